@@ -1,0 +1,23 @@
+"""Exceptions raised by kgvsf_explore, each naming what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class KGVSFError(Exception):
+    """Base class of every error kgvsf_explore raises on purpose."""
+
+
+class CubeValidationError(KGVSFError, ValueError):
+    """A dataset does not follow the cube schema (see :mod:`kgvsf_explore.schema`)."""
+
+
+class RegionError(KGVSFError, ValueError):
+    """A region is empty, outside the cube, or holds no valid observation."""
+
+
+class ScenarioError(KGVSFError, ValueError):
+    """A scenario is malformed or cannot be applied to the given drivers."""
+
+
+class ScenarioClipWarning(UserWarning):
+    """A scenario produced physically impossible driver values that were clipped."""
