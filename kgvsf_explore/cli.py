@@ -65,8 +65,8 @@ def _plot_whatif(base, scen, scenario, path: Path) -> None:
         colour = f"C{i}"
         nb.sel(crop_type=crop).plot(ax=axes[0], color=colour, label=f"{crop}")
         ns.sel(crop_type=crop).plot(ax=axes[0], color=colour, ls="--")
-    axes[0].set_title(f"true NDVI per crop: observed weather (solid) vs {scenario.name or 'scenario'}"
-                      " (dashed)")
+    label = scenario.name or "scenario"
+    axes[0].set_title(f"true NDVI per crop: observed weather (solid) vs {label} (dashed)")
     axes[0].legend(ncol=5, fontsize=8)
     (scen["soil_moisture"].mean(("y", "x")) - base["soil_moisture"].mean(("y", "x"))).plot(
         ax=axes[1])

@@ -2,13 +2,13 @@
 
 Annual crops (corn, soybean, winter wheat) are sown in a crop-specific day-of-year window, on the
 field's own date once the 5-day mean temperature allows (or on the window's last day). After
-sowing, thermal time accumulates as ``GDD = max(0, min(Tmean, 30) - Tbase)``; the potential green
-leaf area follows a logistic curve in thermal time, and each day's increment is scaled by the water
-stress ``Ks`` and a heat factor ``h = clip(1 - (Tmax - 35) / 10, 0, 1)``, so stress lowers the canopy
-for good. From ``gdd_senesce`` the green canopy turns brown in proportion to the thermal time left to
-``gdd_mature``; water stress (Ks < 0.5) browns it earlier. Harvest follows maturity after a
-field-specific delay and leaves a residue that decays. Warmer weather therefore means faster
-development: earlier green-up, peak and maturity.
+sowing, thermal time accumulates as ``GDD = max(0, min(Tmean, 30) - Tbase)``; the potential
+green leaf area follows a logistic curve in thermal time, and each day's increment is scaled by the
+water stress ``Ks`` and a heat factor ``h = clip(1 - (Tmax - 35) / 10, 0, 1)``, so stress lowers
+the canopy for good. From ``gdd_senesce`` the green canopy turns brown in proportion to the
+thermal time left to ``gdd_mature``; water stress (Ks < 0.5) browns it earlier. Harvest follows
+maturity after a field-specific delay and leaves a residue that decays. Warmer weather therefore
+means faster development: earlier green-up, peak and maturity.
 
 Perennials (grassland, the sparse vegetation of non-crop land) grow logistically when warm
 (``Tmean > Tbase``) and wet, brown under drought (Ks < 0.4) and frost, and regrow.

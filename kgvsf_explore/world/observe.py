@@ -49,5 +49,5 @@ class CloudModel:
 
 def add_noise(rng: np.random.Generator, truth: np.ndarray) -> np.ndarray:
     """Sensor noise: Gaussian with standard deviation ``NOISE_ABS + NOISE_REL * r``."""
-    noise = rng.standard_normal(truth.shape)
-    return np.clip(truth + noise * (NOISE_ABS + NOISE_REL * truth), 0.0, 1.0)
+    noise = rng.standard_normal(truth.shape, dtype=np.float32)
+    return np.clip(truth + noise * (NOISE_ABS + NOISE_REL * truth), 0.0, 1.0, dtype=np.float32)

@@ -82,7 +82,8 @@ DEPLETION_P = 0.5
 #: Light extinction coefficient k of fc = 1 - exp(-k LAI).
 EXTINCTION_K = 0.5
 
-#: Crop coefficient of bare (wet) soil and of a full green canopy: Kc = KC_MIN + (KC_MAX - KC_MIN) fc.
+#: Crop coefficients of bare (wet) soil and of a full green canopy:
+#: Kc = KC_MIN + (KC_MAX - KC_MIN) fc.
 KC_MIN, KC_MAX = 0.35, 1.15
 
 #: Tmax above which heat slows canopy growth (linearly to zero at HEAT_ZERO).

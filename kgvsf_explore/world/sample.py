@@ -187,23 +187,22 @@ def make_world(
                 "the sample world diagnoses swe from prcp and temperature; the scenario's change "
                 "to swe does not act on the simulated world", stacklevel=2)
         if any(c.region is not None for c in scenario.changes):
-            stored = scenario.apply(drivers_on_pixels(met.chunk({"day": 64})))
+            stored = scenario.apply(drivers_on_pixels(met))
         else:
-            stored = scenario.apply(met.chunk({"day": 64}))
-        stored = stored.assign_coords(y=g["y"], x=g["x"]).compute()
+            stored = scenario.apply(met)
+        stored = stored.assign_coords(y=g["y"], x=g["x"])
         stored = _with_snowpack(stored)
     else:
         stored = met
-    pixel_drivers = drivers_on_pixels(stored.chunk({"day": 64}))
 
     image_dates = revisit_dates(rng_revisit, spec.output_days[0], spec.output_days[-1])
     sim = run_processes(
-        pixel_drivers, rasters, image_dates, spec.output_days, progress=progress
+        stored, rasters, image_dates, spec.output_days, progress=progress
     )
     clouds = CloudModel(rng_clouds, len(image_dates), (n, n))
     cloud = np.stack([clouds.mask(i, p) for i, p in enumerate(sim.scene_prcp)])
     truth = sim.reflectance.reshape(len(image_dates), len(schema.BANDS), n, n)
-    observed = add_noise(rng_noise, truth.astype(np.float64)).astype(np.float32)
+    observed = add_noise(rng_noise, truth)
     observed = np.where(cloud[:, None], np.nan, observed)
 
     ds = xr.Dataset(coords={

@@ -10,6 +10,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import schema
+from ..cube.regrid import drivers_on_pixels
 from .crops import CropState
 from .params import CROPS, SOILS
 from .reflectance import mix_reflectance
@@ -39,8 +40,11 @@ def run_processes(
     Parameters
     ----------
     drivers
-        Drivers on ``(day, y, x)`` (lazy is fine: read ``block_days`` at a time), covering the
-        spin-up and the output period.
+        Drivers in memory as stored in a cube (on ``(day, y_met, x_met)``, ``(day, y, x)`` or
+        ``(day,)``), covering the spin-up and the output period. They are brought onto the pixel
+        grid ``block_days`` at a time by :func:`~kgvsf_explore.cube.regrid.drivers_on_pixels`,
+        the same function :attr:`kgvsf_explore.Cube.drivers` uses, so the simulator and a model
+        read identical pixel drivers.
     rasters
         Static layers from :func:`kgvsf_explore.world.fields.make_fields`.
     image_dates
@@ -83,7 +87,9 @@ def run_processes(
 
     starts = range(0, len(days), block_days)
     for b0 in tqdm(starts, desc="simulating", unit="block", disable=not progress):
-        block = drivers[list(names)].isel({schema.DAY_DIM: slice(b0, b0 + block_days)})
+        block = drivers_on_pixels(
+            drivers.isel({schema.DAY_DIM: slice(b0, b0 + block_days)}), names
+        )
         arr = {n: block[n].values.reshape(-1, npx).astype(np.float64) for n in names}
         for j in range(arr["prcp"].shape[0]):
             t = b0 + j

@@ -26,7 +26,7 @@ from scipy import stats
 from .random_fields import correlated_normals
 from .solar import day_length_s, extraterrestrial_radiation, saturation_vapour_pressure_pa
 
-#: Multipliers/offsets of a year's weather by its kind: (p_wet_dry x, rain amount x, tmax +, tmin +).
+#: A year's weather by its kind: (p_wet_dry x, rain amount x, tmax +, tmin +).
 YEAR_KINDS: dict[str, tuple[float, float, float, float]] = {
     "normal": (1.0, 1.0, 0.0, 0.0),
     "drought": (0.5, 0.7, 2.0, 0.8),
