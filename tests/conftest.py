@@ -54,7 +54,7 @@ def make_fake_dataset(
         (0.2 + 0.05 * rng.random((n_days, ny, nx))).astype("float32"),
         {"units": schema.SOIL_MOISTURE_UNITS},
     )
-    doy = day.dayofyear.values
+    doy = day.day_of_year.values
     base = {
         "prcp": rng.gamma(0.7, 5.0, n_days) * (rng.random(n_days) < 0.35),
         "tmax": 20 + 8 * np.sin(2 * np.pi * (doy - 100) / 365) + rng.normal(0, 2, n_days),

@@ -1,0 +1,504 @@
+"""Random training samples (context images + drivers -> future image) for a forecasting model.
+
+A :class:`Sampler` draws a random tile and a random image date ``t``, takes the images up to and
+including ``t`` as context and an image ``k`` days later as target, together with the tile-mean
+daily drivers from the first context date through the target date. Only the slices a sample
+needs are read (``.isel(...)`` then ``.values``), so lazily opened cubes are never loaded whole.
+
+``SamplerDataset`` (a :class:`torch.utils.data.IterableDataset`) wraps a sampler for PyTorch;
+importing it is what imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from .. import schema
+from ._util import crop_met_grid
+from .cube import REGION_MASK, Cube
+from .regrid import drivers_on_pixels
+
+__all__ = ["Sample", "Sampler", "sample_to_tensors"]  # + SamplerDataset, built lazily
+
+
+class Sample(NamedTuple):
+    """One training example. ``L`` context images, ``C`` bands, ``H`` x ``W`` tile pixels,
+    ``D`` days of drivers and ``V`` drivers.
+
+    Attributes
+    ----------
+    images
+        float32 ``(L, C, H, W)``: context images, oldest first, the last one at date ``t``;
+        NaN wherever ``mask`` is False. ``1 <= L <= context``.
+    mask
+        bool ``(L, H, W)``: True where the pixel is valid (not cloudy, all bands finite, inside
+        the region of a clipped cube).
+    image_offsets
+        int64 ``(L,)``: days of each context image relative to ``t`` (``<= 0``, last is 0).
+    doy
+        int64 ``(L,)``: day of year (1-366) of each context image.
+    drivers
+        float32 ``(D, V)``: tile-mean daily drivers from the first context image's day through
+        the target day inclusive (``D = -image_offsets[0] + k + 1``); ``V`` follows
+        :data:`~kgvsf_explore.schema.DRIVERS` order, restricted to the drivers present.
+    t_index
+        Index of day ``t`` within ``drivers`` (``drivers[t_index]`` is day ``t``).
+    k
+        Days from ``t`` to the target date (``k_min <= k <= k_max``, ``k > 0``).
+    target
+        float32 ``(C, H, W)``: the image at ``t + k``, NaN wherever ``target_mask`` is False.
+    target_mask
+        bool ``(H, W)``: valid pixels of the target.
+    target_true
+        float32 ``(C, H, W)`` cloud-free truth at ``t + k`` (simulated cubes), or None.
+    soil_moisture_target
+        float32 ``(H, W)``: soil moisture (m3/m3) on day ``t + k``; all NaN if the cube has none.
+    row, col
+        Offset of the tile in the cube (pixels).
+    t
+        ``np.datetime64`` day of the last context image.
+    """
+
+    images: np.ndarray
+    mask: np.ndarray
+    image_offsets: np.ndarray
+    doy: np.ndarray
+    drivers: np.ndarray
+    t_index: int
+    k: int
+    target: np.ndarray
+    target_mask: np.ndarray
+    target_true: np.ndarray | None
+    soil_moisture_target: np.ndarray
+    row: int
+    col: int
+    t: np.datetime64
+
+
+class Sampler:
+    """Draw random, reproducible training samples from a cube.
+
+    Parameters
+    ----------
+    cube
+        A :class:`~kgvsf_explore.cube.cube.Cube` (or a schema-following ``xarray.Dataset``).
+    tile
+        Tile size in pixels (``H = W = tile``).
+    context
+        Maximum number of context images (dates up to and including ``t``).
+    k_min, k_max
+        Range of the forecast horizon in days (inclusive).
+    seed
+        Seed of the random generator: the same seed gives the same samples.
+    min_valid
+        Minimum valid fraction of the tile on date ``t`` and on the target date.
+    n_samples
+        Number of samples one iteration (``for s in sampler``) yields.
+    max_tries
+        Random tiles tried for one sample before giving up with ``RuntimeError``.
+    """
+
+    def __init__(
+        self,
+        cube: Cube | xr.Dataset,
+        *,
+        tile: int = 32,
+        context: int = 8,
+        k_min: int = 1,
+        k_max: int = 60,
+        seed: int = 0,
+        min_valid: float = 0.2,
+        n_samples: int = 1000,
+        max_tries: int = 200,
+    ) -> None:
+        if isinstance(cube, xr.Dataset):
+            cube = Cube(cube)
+        if tile < 1 or context < 1:
+            raise ValueError(f"tile ({tile}) and context ({context}) must be >= 1")
+        if not 1 <= k_min <= k_max:
+            raise ValueError(f"need 1 <= k_min <= k_max, got k_min={k_min}, k_max={k_max}")
+        if not 0.0 <= min_valid <= 1.0:
+            raise ValueError(f"min_valid must be in [0, 1], got {min_valid}")
+        self.cube = cube
+        self.tile, self.context = int(tile), int(context)
+        self.k_min, self.k_max = int(k_min), int(k_max)
+        self.seed, self.min_valid = seed, float(min_valid)
+        self.n_samples, self.max_tries = int(n_samples), int(max_tries)
+
+        ds = cube.ds
+        ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
+        if tile > ny or tile > nx:
+            raise ValueError(f"tile={tile} is larger than the cube ({ny} x {nx} pixels)")
+        self.bands = cube.bands
+        self.driver_names = cube.driver_names
+        if not self.bands:
+            raise ValueError("the cube has no bands to sample")
+        self._truth = [schema.truth_name(b) for b in self.bands]
+        self._has_truth = all(t in ds.data_vars for t in self._truth)
+        self._ref = "B04" if "B04" in self.bands else self.bands[0]
+
+        days = cube.days
+        day_pos = days.get_indexer(cube.times.normalize())
+        #: time indices of the images whose day lies on the daily axis, and that day's index
+        self._img = np.flatnonzero(day_pos >= 0)
+        self._img_day = day_pos[self._img].astype(np.int64)
+        self._doy = cube.times[self._img].day_of_year.to_numpy().astype(np.int64)
+        self._days = days.to_numpy()
+        n = len(self._img)
+        self._targets: list[np.ndarray] = []
+        max_len = 0
+        for p in range(n):
+            k = self._img_day - self._img_day[p]
+            q = np.flatnonzero((np.arange(n) > p) & (k >= k_min) & (k <= k_max))
+            self._targets.append(q)
+            if q.size:
+                first = max(0, p - self.context + 1)
+                max_len = max(max_len, int(self._img_day[q[-1]] - self._img_day[first] + 1))
+        if not any(q.size for q in self._targets):
+            raise ValueError(
+                f"no pair of image dates {k_min}..{k_max} days apart within the drivers' days "
+                f"({n} usable image dates); widen k_min/k_max or use a longer cube"
+            )
+        #: Longest drivers sequence any sample can have (for padding batches).
+        self.max_drivers_len = max_len
+        rx, ry = cube.res_xy
+        self._x = np.asarray(ds[schema.X_DIM].values, dtype="float64")
+        self._y = np.asarray(ds[schema.Y_DIM].values, dtype="float64")
+        self._half = (rx / 2, ry / 2)
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __iter__(self) -> Iterator[Sample]:
+        """Yield :attr:`n_samples` samples; every iteration repeats the same samples."""
+        return self._generate(np.random.default_rng(self.seed), self.n_samples)
+
+    def sample(self, n: int | None = None, *, seed: int | None = None) -> list[Sample]:
+        """``n`` samples (default :attr:`n_samples`) from a generator seeded with ``seed``
+        (default: the sampler's seed), so the same call gives the same samples."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        return list(self._generate(rng, self.n_samples if n is None else n))
+
+    # ---------------------------------------------------------------------------------------
+
+    def _window(self, row: int, col: int) -> dict[str, slice]:
+        t = self.tile
+        return {schema.Y_DIM: slice(row, row + t), schema.X_DIM: slice(col, col + t)}
+
+    def _valid_fraction(self, win: dict[str, slice]) -> np.ndarray:
+        """Valid fraction of the tile on every usable image date (reads one band + the mask)."""
+        ds = self.cube.ds
+        ok = ds[self._ref].isel(win).notnull()
+        if schema.CLOUD_MASK in ds:
+            ok = ok & ~ds[schema.CLOUD_MASK].isel(win).astype(bool)
+        if REGION_MASK in ds:
+            ok = ok & ds[REGION_MASK].isel(win)
+        frac = ok.mean((schema.Y_DIM, schema.X_DIM)).values
+        return np.asarray(frac, dtype="float64")[self._img]
+
+    def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        ny, nx = self.cube.ds.sizes[schema.Y_DIM], self.cube.ds.sizes[schema.X_DIM]
+        for _ in range(self.max_tries):
+            row = int(rng.integers(0, ny - self.tile + 1))
+            col = int(rng.integers(0, nx - self.tile + 1))
+            good = self._valid_fraction(self._window(row, col)) >= self.min_valid
+            sources = [p for p, q in enumerate(self._targets) if good[p] and good[q].any()]
+            if sources:
+                p = int(sources[int(rng.integers(len(sources)))])
+                targets = self._targets[p][good[self._targets[p]]]
+                q = int(targets[int(rng.integers(len(targets)))])
+                return row, col, p, q
+        raise RuntimeError(
+            f"no tile with a valid fraction >= {self.min_valid} on a source and a target date "
+            f"after {self.max_tries} tries; lower min_valid, widen k_min/k_max or use a "
+            "less cloudy cube"
+        )
+
+    def _read(self, rng: np.random.Generator) -> Sample:
+        ds = self.cube.ds
+        row, col, p, q = self._pick(rng)
+        win = self._window(row, col)
+        ctx = np.arange(max(0, p - self.context + 1), p + 1)
+        tidx = self._img[np.r_[ctx, q]]
+        names = list(self.bands) + (self._truth if self._has_truth else [])
+        extra = [v for v in (schema.CLOUD_MASK, REGION_MASK) if v in ds]
+        sub = ds[names + extra].isel({schema.TIME_DIM: tidx, **win}).load()
+        obs = np.stack([sub[b].values for b in self.bands], axis=1).astype("float32")
+        valid = np.isfinite(obs).all(axis=1)
+        if schema.CLOUD_MASK in sub:
+            valid &= ~sub[schema.CLOUD_MASK].values.astype(bool)
+        if REGION_MASK in sub:
+            valid &= sub[REGION_MASK].values.astype(bool)[None]
+        obs = np.where(valid[:, None], obs, np.float32(np.nan))
+        truth = None
+        if self._has_truth:
+            truth = np.stack([sub[t].values[-1] for t in self._truth]).astype("float32")
+
+        d0, dt, d1 = (int(self._img_day[i]) for i in (ctx[0], p, q))
+        drivers = self._drivers(row, col, d0, d1)
+        if schema.SOIL_MOISTURE in ds:
+            sm = ds[schema.SOIL_MOISTURE].isel({schema.DAY_DIM: d1, **win}).values
+            sm = np.asarray(sm, dtype="float32")
+        else:
+            sm = np.full((self.tile, self.tile), np.nan, dtype="float32")
+
+        offsets = self._img_day[ctx] - dt
+        k = d1 - dt
+        sample = Sample(
+            images=obs[:-1],
+            mask=valid[:-1],
+            image_offsets=offsets.astype(np.int64),
+            doy=self._doy[ctx],
+            drivers=drivers,
+            t_index=dt - d0,
+            k=k,
+            target=obs[-1],
+            target_mask=valid[-1],
+            target_true=truth,
+            soil_moisture_target=sm,
+            row=row,
+            col=col,
+            t=self._days[dt],
+        )
+        self._check(sample)
+        return sample
+
+    def _drivers(self, row: int, col: int, d0: int, d1: int) -> np.ndarray:
+        """Tile-mean drivers ``(d1 - d0 + 1, V)`` float32 for days ``d0..d1``.
+
+        Equals the tile mean of :func:`drivers_on_pixels` (bilinear from a native met grid,
+        broadcast from a series, as-is on pixels) but is computed directly: bilinear weights are
+        separable, so the tile mean of the interpolated field is the native field weighted by
+        the outer product of the tile-mean 1-D weights. Falls back to
+        :func:`drivers_on_pixels` when the tile is not inside the native grid.
+        """
+        n_days = d1 - d0 + 1
+        if not self.driver_names:
+            return np.zeros((n_days, 0), dtype="float32")
+        ds = self.cube.ds
+        days = {schema.DAY_DIM: slice(d0, d1 + 1)}
+        win = self._window(row, col)
+        ys, xs = self._y[win[schema.Y_DIM]], self._x[win[schema.X_DIM]]
+        pieces: list[Any] = []
+        weights: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for name in self.driver_names:
+            da = ds[name]
+            if schema.Y_MET_DIM in da.dims:
+                wy = _tile_weights(ds[schema.Y_MET_DIM].values, ys)
+                wx = _tile_weights(ds[schema.X_MET_DIM].values, xs)
+                if wy is None or wx is None:
+                    return self._drivers_regrid(row, col, d0, d1)
+                (ysl, wy), (xsl, wx) = wy, wx
+                sub = da.isel({**days, schema.Y_MET_DIM: ysl, schema.X_MET_DIM: xsl})
+                sub = sub.transpose(schema.DAY_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
+                pieces.append(sub.data)
+                weights.append((wy, wx))
+            elif schema.Y_DIM in da.dims:
+                sub = da.isel({**days, **win}).transpose(schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
+                pieces.append(sub.data)
+                weights.append(None)
+            else:
+                pieces.append(da.isel(days).data)
+                weights.append(None)
+        import dask
+
+        out = np.empty((n_days, len(self.driver_names)), dtype="float64")
+        for i, (values, w) in enumerate(zip(dask.compute(*pieces), weights, strict=True)):
+            v = np.asarray(values, dtype="float64")
+            if w is not None:
+                out[:, i] = np.einsum("dab,a,b->d", v, w[0], w[1])
+            elif v.ndim == 3:
+                out[:, i] = v.mean(axis=(1, 2))
+            else:
+                out[:, i] = v
+        return out.astype("float32")
+
+    def _drivers_regrid(self, row: int, col: int, d0: int, d1: int) -> np.ndarray:
+        """Tile-mean drivers through :func:`drivers_on_pixels` (the reference, slower path)."""
+        ds = self.cube.ds
+        hx, hy = self._half
+        xs, ys = self._x[col : col + self.tile], self._y[row : row + self.tile]
+        bounds = (xs.min() - hx, ys.min() - hy, xs.max() + hx, ys.max() + hy)
+        sub = ds[list(self.driver_names)].assign_coords(
+            {schema.Y_DIM: ds[schema.Y_DIM], schema.X_DIM: ds[schema.X_DIM]}
+        )
+        sub = sub.isel({schema.DAY_DIM: slice(d0, d1 + 1), **self._window(row, col)})
+        sub = crop_met_grid(sub, bounds)
+        on_pixels = drivers_on_pixels(sub, self.driver_names)
+        means = on_pixels.mean((schema.Y_DIM, schema.X_DIM)).compute()
+        return np.stack([means[v].values for v in self.driver_names], axis=1).astype("float32")
+
+    def _check(self, s: Sample) -> None:
+        """Invariants every sample must satisfy (a failure is a bug, not bad data)."""
+        n_ctx = len(s.image_offsets)
+        assert 1 <= n_ctx <= self.context, n_ctx
+        assert s.images.shape == (n_ctx, len(self.bands), self.tile, self.tile), s.images.shape
+        assert s.mask.shape == (n_ctx, self.tile, self.tile)
+        assert (s.image_offsets <= 0).all() and s.image_offsets[-1] == 0, "context after t"
+        assert (np.diff(s.image_offsets) > 0).all(), "context dates not increasing"
+        assert self.k_min <= s.k <= self.k_max and s.k > 0, f"k={s.k} out of bounds"
+        assert s.drivers.shape == (s.t_index + s.k + 1, len(self.driver_names)), s.drivers.shape
+        assert s.t_index == -int(s.image_offsets[0]), "t_index does not match the context"
+        assert s.target.shape == (len(self.bands), self.tile, self.tile)
+
+    def _generate(self, rng: np.random.Generator, n: int) -> Iterator[Sample]:
+        for _ in range(n):
+            yield self._read(rng)
+
+
+def _tile_weights(grid: np.ndarray, points: np.ndarray) -> tuple[slice, np.ndarray] | None:
+    """Mean 1-D linear-interpolation weights of ``points`` on ``grid`` (monotonic).
+
+    Returns ``(slice of grid cells used, weights)`` with ``weights`` summing to 1, or None when a
+    point lies outside the grid (where linear interpolation gives NaN).
+    """
+    grid = np.asarray(grid, dtype="float64")
+    points = np.asarray(points, dtype="float64")
+    lo, hi = min(grid[0], grid[-1]), max(grid[0], grid[-1])
+    if points.min() < lo or points.max() > hi:
+        return None
+    if grid.size == 1:
+        return slice(0, 1), np.ones(1)
+    ascending = grid[-1] > grid[0]
+    g = grid if ascending else grid[::-1]
+    j = np.clip(np.searchsorted(g, points, side="right") - 1, 0, g.size - 2)
+    frac = (points - g[j]) / (g[j + 1] - g[j])
+    w = np.zeros(g.size)
+    np.add.at(w, j, 1.0 - frac)
+    np.add.at(w, j + 1, frac)
+    w /= points.size
+    if not ascending:
+        w = w[::-1]
+    used = np.flatnonzero(w)
+    if used.size == 0:  # pragma: no cover - weights always sum to 1
+        return None
+    sl = slice(int(used[0]), int(used[-1]) + 1)
+    return sl, w[sl]
+
+
+# ------------------------------------------------------------------------------------------
+# PyTorch adapter
+
+
+def sample_to_tensors(
+    sample: Sample, *, context: int | None = None, drivers_len: int | None = None
+) -> dict[str, Any]:
+    """Convert a :class:`Sample` to a dict of torch tensors for a model.
+
+    NaNs are replaced by 0 only in arrays that come with a mask saying where they were:
+    ``images``/``mask``, ``target``/``target_mask``, ``target_true``/``target_mask``,
+    ``soil_moisture_target``/``soil_moisture_mask``. Multiply by (or index with) the mask in the
+    loss, never trust the zeros.
+
+    With ``context``, the context is left-padded to that length (zero images, ``mask`` False,
+    ``context_mask`` False, offsets and doy 0); with ``drivers_len``, the drivers are
+    right-padded with zeros (``drivers_mask`` False), so ``t_index`` stays valid. Both give
+    fixed shapes that the default collate function can batch.
+    """
+    import torch
+
+    images = np.nan_to_num(sample.images, nan=0.0)
+    mask = sample.mask.copy()
+    offsets, doy = sample.image_offsets, sample.doy
+    ctx_mask = np.ones(len(offsets), dtype=bool)
+    if context is not None and len(offsets) < context:
+        pad = context - len(offsets)
+        images = np.concatenate([np.zeros((pad, *images.shape[1:]), "float32"), images])
+        mask = np.concatenate([np.zeros((pad, *mask.shape[1:]), bool), mask])
+        offsets = np.concatenate([np.zeros(pad, np.int64), offsets])
+        doy = np.concatenate([np.zeros(pad, np.int64), doy])
+        ctx_mask = np.concatenate([np.zeros(pad, bool), ctx_mask])
+    drivers = sample.drivers
+    drivers_mask = np.ones(len(drivers), dtype=bool)
+    if drivers_len is not None and len(drivers) < drivers_len:
+        pad = drivers_len - len(drivers)
+        drivers = np.concatenate([drivers, np.zeros((pad, drivers.shape[1]), "float32")])
+        drivers_mask = np.concatenate([drivers_mask, np.zeros(pad, bool)])
+    sm_mask = np.isfinite(sample.soil_moisture_target)
+    out: dict[str, Any] = {
+        "images": torch.from_numpy(images.astype("float32")),
+        "mask": torch.from_numpy(mask),
+        "context_mask": torch.from_numpy(ctx_mask),
+        "image_offsets": torch.from_numpy(offsets.astype(np.int64)),
+        "doy": torch.from_numpy(doy.astype(np.int64)),
+        "drivers": torch.from_numpy(np.ascontiguousarray(drivers, dtype="float32")),
+        "drivers_mask": torch.from_numpy(drivers_mask),
+        "t_index": torch.tensor(sample.t_index, dtype=torch.int64),
+        "k": torch.tensor(sample.k, dtype=torch.int64),
+        "target": torch.from_numpy(np.nan_to_num(sample.target, nan=0.0)),
+        "target_mask": torch.from_numpy(sample.target_mask.copy()),
+        "soil_moisture_target": torch.from_numpy(
+            np.nan_to_num(sample.soil_moisture_target, nan=0.0)
+        ),
+        "soil_moisture_mask": torch.from_numpy(sm_mask),
+        "row": torch.tensor(sample.row, dtype=torch.int64),
+        "col": torch.tensor(sample.col, dtype=torch.int64),
+        "t": torch.tensor(int(np.datetime64(sample.t, "D").astype(np.int64)), dtype=torch.int64),
+    }
+    if sample.target_true is not None:
+        out["target_true"] = torch.from_numpy(np.nan_to_num(sample.target_true, nan=0.0))
+    return out
+
+
+_DATASET_CLASS: type | None = None
+
+
+def _dataset_class() -> type:
+    """Build ``SamplerDataset`` on first use, so importing this module does not import torch."""
+    global _DATASET_CLASS
+    if _DATASET_CLASS is not None:
+        return _DATASET_CLASS
+    import torch.utils.data as tud
+
+    class SamplerDataset(tud.IterableDataset):
+        """A :class:`torch.utils.data.IterableDataset` of :class:`Sampler` samples as tensors.
+
+        Each item is the dict of :func:`sample_to_tensors`; with ``pad=True`` (default) every
+        item has the same shapes (context padded to ``sampler.context``, drivers to
+        ``sampler.max_drivers_len``) so ``DataLoader(ds, batch_size=...)`` batches them.
+
+        Worker sharding: with ``num_workers > 1`` (or after :meth:`set_epoch`), worker ``i``
+        draws from ``np.random.default_rng([seed, epoch, i])`` and yields its share of
+        ``sampler.n_samples``, so workers never repeat each other and the run is reproducible.
+        In a single process at epoch 0 it yields exactly the sampler's own samples.
+        """
+
+        def __init__(self, sampler: Sampler, *, pad: bool = True) -> None:
+            super().__init__()
+            self.sampler = sampler
+            self.pad = pad
+            self.epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            """Draw different (still reproducible) samples in each epoch."""
+            self.epoch = int(epoch)
+
+        def __len__(self) -> int:
+            return self.sampler.n_samples
+
+        def __iter__(self) -> Iterator[dict[str, Any]]:
+            info = tud.get_worker_info()
+            wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+            s = self.sampler
+            n = s.n_samples // nw + (1 if wid < s.n_samples % nw else 0)
+            if nw == 1 and self.epoch == 0:
+                rng = np.random.default_rng(s.seed)
+            else:
+                rng = np.random.default_rng([int(s.seed), self.epoch, wid])
+            context = s.context if self.pad else None
+            dlen = s.max_drivers_len if self.pad else None
+            for sample in s._generate(rng, n):
+                yield sample_to_tensors(sample, context=context, drivers_len=dlen)
+
+    _DATASET_CLASS = SamplerDataset
+    return SamplerDataset
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SamplerDataset":
+        return _dataset_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
