@@ -1,0 +1,64 @@
+"""The kgvsf command line on tiny worlds and the shipped sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import kgvsf_explore as kx
+from kgvsf_explore.cli import main
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "data_samples" / "scenarios"
+
+
+def test_make_sample_with_scenario_gives_the_counterfactual(tmp_path: Path, capsys) -> None:
+    assert main(["make-sample", "--seed", "9", "--size", "tiny", "--out",
+                 str(tmp_path / "base"), "--quiet"]) == 0
+    assert main(["make-sample", "--seed", "9", "--size", "tiny", "--out",
+                 str(tmp_path / "warm"), "--quiet",
+                 "--scenario", str(SCENARIOS / "warming_2c.json")]) == 0
+    assert "wrote sample world seed=9" in capsys.readouterr().out
+    base = kx.open_cube(tmp_path / "base")
+    warm = kx.open_cube(tmp_path / "warm")
+    np.testing.assert_allclose(warm.ds["tmax"], base.ds["tmax"] + 2.0, atol=1e-4)
+    xr.testing.assert_equal(warm.ds["field_id"], base.ds["field_id"])
+    assert json.loads(warm.ds.attrs["kgvsf_scenario"])["name"] == "warming_2c"
+    assert (tmp_path / "warm" / "scenario.json").is_file()
+    assert len(warm.fields) == len(base.fields)
+
+
+def test_make_sample_refuses_to_overwrite_and_says_how(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "w"
+    assert main(["make-sample", "--seed", "1", "--size", "tiny", "--out", str(out),
+                 "--quiet"]) == 0
+    assert main(["make-sample", "--seed", "2", "--size", "tiny", "--out", str(out),
+                 "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_info_and_whatif(tmp_path: Path, capsys) -> None:
+    main(["make-sample", "--seed", "4", "--size", "tiny", "--out", str(tmp_path / "c"),
+          "--quiet"])
+    assert main(["info", str(tmp_path / "c")]) == 0
+    assert "EPSG:32615" in capsys.readouterr().out
+    assert main(["whatif", "--cube", str(tmp_path / "c"), "--scenario",
+                 str(SCENARIOS / "drought_july_heat.json"), "--start", "2022-06-15",
+                 "--end", "2022-09-30", "--out", str(tmp_path / "w")]) == 0
+    table = (tmp_path / "w" / "true_effect_by_crop.csv").read_text()
+    assert "corn" in table and (tmp_path / "w" / "true_effect.png").stat().st_size > 10_000
+
+
+def test_bad_arguments_exit_with_usage() -> None:
+    with pytest.raises(SystemExit):
+        main(["make-sample", "--seed", "1", "--out", "x", "--size", "huge"])
+
+
+def test_shipped_sample_opens_and_validates() -> None:
+    cube = kx.open_cube(kx.sample_path())
+    assert cube.ds.attrs["kgvsf_seed"] == 42
+    assert cube.shape["y"] == cube.shape["x"] == 128
+    assert set(cube.fields.crop_type) == set(kx.schema.CROP_CLASSES.values())
