@@ -1,0 +1,329 @@
+"""The KG-VSF network: image encoder + weather LSTM + causal sequence encoder + forecaster.
+
+Ravirathinam, Parthasarathy, Khandelwal, Ghosh, Kumar, "Towards Knowledge Guided Pretraining
+Approaches for Multimodal Foundation Models: Applications in Remote Sensing", arXiv 2407.19660.
+No official code exists; this follows what is known of the method (``shared/kgvsf-method.md``)
+and documents its own choices. The baselines of the paper are the same network trained with
+another objective (:mod:`kgvsf_explore.models.objectives`).
+
+Tensor shapes: ``B`` batch, ``L`` context dates, ``C`` bands, ``H = W = tile``, ``N`` patches,
+``D`` days of drivers, ``V`` drivers. Inputs are in raw units (reflectance, Daymet units); the
+network normalises them with the statistics stored in its :class:`ModelConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .heads import Forecaster, PixelDecoder
+from .image_encoder import ImageEncoder
+from .objectives import CAUSAL, USES_WEATHER, check_objective
+from .sequence_encoder import SequenceEncoder
+from .weather_encoder import WeatherEncoder
+
+
+@dataclass
+class ContextState:
+    """The encoded context of a batch of tiles, reusable for many horizons and scenarios.
+
+    Attributes
+    ----------
+    tokens
+        ``(B, L, N, dim)`` sequence-encoder output per context date (the embeddings).
+    inputs
+        ``(B, L, N, dim)`` sequence-encoder input (for the mm-vsf query path).
+    valid
+        ``(B, L)`` real (not padded) context dates.
+    lstm_state
+        LSTM ``(h, c)`` after day ``t``; forecasting continues from it.
+    h_t
+        ``(B, hidden)`` weather readout at ``t``.
+    doy_t
+        ``(B,)`` day of year of ``t``.
+    objective
+        Objective of the weights (decides the forecast path).
+    """
+
+    tokens: torch.Tensor
+    inputs: torch.Tensor
+    valid: torch.Tensor
+    lstm_state: tuple[torch.Tensor, torch.Tensor]
+    h_t: torch.Tensor
+    doy_t: torch.Tensor
+    objective: str
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over pixels where ``mask`` is True (``mask`` lacks the band axis)."""
+    m = mask.unsqueeze(-3).to(pred.dtype)
+    err = ((pred.float() - target.float()) ** 2 * m).sum()
+    return err / (m.sum() * pred.shape[-3]).clamp_min(1.0)
+
+
+class KGVSF(nn.Module):
+    """KG-VSF: weather-conditioned variable-step forecasting on a multimodal backbone.
+
+    Parameters
+    ----------
+    cfg
+        Architecture and normalisation statistics.
+    objective
+        The pretraining objective these weights follow (one of
+        :data:`~kgvsf_explore.models.config.OBJECTIVES`); decides whether the weather is read,
+        whether attention is causal and which head forecasts.
+
+    Examples
+    --------
+    >>> from kgvsf_explore.models import KGVSF, ModelConfig
+    >>> model = KGVSF(ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1))
+    >>> sum(p.numel() for p in model.parameters()) > 0
+    True
+    """
+
+    def __init__(self, cfg: ModelConfig, objective: str = "kgvsf") -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.objective = check_objective(objective)
+        self.image_encoder = ImageEncoder(cfg)
+        self.weather_encoder = WeatherEncoder(cfg)
+        self.weather_token = nn.Linear(cfg.weather_hidden, cfg.dim)
+        self.sequence_encoder = SequenceEncoder(cfg)
+        self.forecaster = Forecaster(cfg)
+        self.decoder = PixelDecoder(cfg)
+        self.query_token = nn.Parameter(torch.zeros(cfg.dim))
+        for name, values in (("band_mean", cfg.band_mean), ("band_std", cfg.band_std),
+                             ("driver_mean", cfg.driver_mean), ("driver_std", cfg.driver_std)):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.float32),
+                                 persistent=False)
+
+    # ---------------------------------------------------------------- normalisation
+    def norm_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw reflectance ``(..., C, H, W)`` -> normalised."""
+        return (x - self.band_mean[:, None, None]) / self.band_std[:, None, None]
+
+    def denorm_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised reflectance ``(..., C, H, W)`` -> raw."""
+        return x * self.band_std[:, None, None] + self.band_mean[:, None, None]
+
+    def norm_drivers(self, d: torch.Tensor) -> torch.Tensor:
+        """Raw drivers ``(..., V)`` -> normalised."""
+        return (d - self.driver_mean) / self.driver_std
+
+    # ---------------------------------------------------------------- encoding
+    def _uses_weather(self, objective: str | None = None) -> bool:
+        return (objective or self.objective) in USES_WEATHER
+
+    def _context_inputs(self, batch: dict, objective: str, patch_mask=None, day_mask=None):
+        images = self.norm_images(batch["images"].float())
+        valid_ctx = batch["context_mask"].bool()
+        valid = batch["mask"].bool() & valid_ctx[:, :, None, None]
+        delta = batch["image_offsets"]
+        tokens = self.image_encoder(images, valid, batch["doy"], delta, patch_mask)
+        hidden = None
+        if self._uses_weather(objective):
+            drivers = self.norm_drivers(batch["drivers"].float())
+            hidden, _ = self.weather_encoder(drivers, day_mask)
+            day_idx = batch["t_index"][:, None] + delta
+            tokens = tokens + self.weather_token(
+                self.weather_encoder.read(hidden, day_idx)
+            ).unsqueeze(2)
+        return images, valid, valid_ctx, tokens, hidden
+
+    def encode_context(self, batch: dict) -> ContextState:
+        """Encode the context once (images up to ``t`` and drivers up to ``t``).
+
+        ``batch`` holds ``images``, ``mask``, ``context_mask``, ``image_offsets``, ``doy``,
+        ``drivers`` (days from the first context date through ``t``; anything later is ignored)
+        and ``t_index`` as produced by :func:`kgvsf_explore.cube.sampler.sample_to_tensors`.
+        The returned state feeds :meth:`forecast` for any number of horizons and scenarios.
+        """
+        objective = self.objective
+        t_index = batch["t_index"]
+        past = {**batch, "drivers": batch["drivers"][:, : int(t_index.max()) + 1]}
+        _, _, valid_ctx, tokens, _ = self._context_inputs(past, objective)
+        seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
+        b = tokens.shape[0]
+        drivers = self.norm_drivers(past["drivers"].float())
+        # LSTM state exactly after day t; samples sharing a t_index run together (a region's
+        # tiles share their dates, so this is one LSTM call in the dashboard)
+        h = tokens.new_zeros(1, b, self.cfg.weather_hidden)
+        c = torch.zeros_like(h)
+        for ti in torch.unique(t_index).tolist():
+            sel = (t_index == ti).nonzero().squeeze(1)
+            _, (hh, cc) = self.weather_encoder(drivers[sel, : ti + 1])
+            h[:, sel], c[:, sel] = hh.to(h.dtype), cc.to(c.dtype)
+        state, h_t = (h, c), h[0]
+        doy_t = batch["doy"][:, -1]
+        return ContextState(seq, tokens, valid_ctx, state, h_t, doy_t, objective)
+
+    def forecast(self, state: ContextState, future: torch.Tensor, ks) -> torch.Tensor:
+        """Forecast reflectance at ``t + k`` for every ``k`` in ``ks``.
+
+        Parameters
+        ----------
+        state
+            From :meth:`encode_context`.
+        future
+            ``(B, K, V)`` raw drivers of days ``t + 1 .. t + K`` with ``K >= max(ks)``; pass a
+            batch ``S * B`` (state repeated with :meth:`repeat_state`) to run ``S`` scenarios.
+        ks
+            Horizons in days (ints within ``[k_min, k_max]``; any value, not a grid).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, len(ks), C, H, W)`` raw reflectance.
+        """
+        ks = torch.as_tensor(ks, device=future.device).long().flatten()
+        if int(ks.min()) < 1 or int(ks.max()) > future.shape[1]:
+            raise ValueError(
+                f"horizons {ks.tolist()} need drivers for days t+1..t+{int(ks.max())}; "
+                f"got {future.shape[1]} days"
+            )
+        b = future.shape[0]
+        hidden, _ = self.weather_encoder(self.norm_drivers(future.float()), None,
+                                         state.lstm_state)
+        out = []
+        for k in ks.tolist():
+            kk = torch.full((b,), k, device=future.device, dtype=torch.long)
+            h_tk = hidden[:, k - 1]
+            out.append(self._predict(state, h_tk, kk))
+        return self.denorm_images(torch.stack(out, dim=1))
+
+    def _predict(self, state: ContextState, h_tk: torch.Tensor, k: torch.Tensor):
+        """Normalised prediction at ``t + k`` from an encoded context."""
+        if state.objective == "mm-vsf":
+            return self._query_forecast(state.inputs, state.valid, h_tk, state.doy_t, k)
+        weather = None
+        if self._uses_weather(state.objective):
+            weather = self.forecaster.summary(state.h_t, h_tk)
+        z = self.forecaster(state.tokens[:, -1], weather, k)
+        return self.decoder(z)
+
+    def _query_forecast(self, inputs, valid, h_tk, doy_t, k):
+        """mm-vsf: a target-date query token joins the context; bidirectional attention."""
+        b, _, n, d = inputs.shape
+        doy_tk = torch.remainder(doy_t + k - 1, 365) + 1
+        q = (self.query_token + self.image_encoder.pos
+             + (self.image_encoder.doy(doy_tk) + self.image_encoder.delta(k)).unsqueeze(1)
+             + self.weather_token(h_tk).unsqueeze(1))
+        seq = self.sequence_encoder(
+            torch.cat([inputs, q.unsqueeze(1)], 1),
+            torch.cat([valid, valid.new_ones(b, 1)], 1), causal=False,
+        )
+        return self.decoder(seq[:, -1])
+
+    @staticmethod
+    def repeat_state(state: ContextState, times: int) -> ContextState:
+        """The same context repeated ``times`` (scenario-major) to forecast many scenarios."""
+        def rep(x):
+            return x.repeat(times, *([1] * (x.dim() - 1)))
+        h, c = state.lstm_state
+        return ContextState(rep(state.tokens), rep(state.inputs), rep(state.valid),
+                            (h.repeat(1, times, 1), c.repeat(1, times, 1)), rep(state.h_t),
+                            rep(state.doy_t), state.objective)
+
+    def embed(self, batch: dict) -> torch.Tensor:
+        """Per-pixel, per-date embeddings ``(B, L, dim + pixel_dim, H, W)``.
+
+        The patch token of the sequence encoder (broadcast over its pixels) concatenated with
+        the decoder's per-pixel features; no embedding sees a later date when the objective is
+        causal.
+        """
+        state = self.encode_context(batch)
+        tokens = state.tokens
+        p, side = self.cfg.patch, self.cfg.tile
+        g = side // p
+        b, nd, n, d = tokens.shape
+        patch = tokens.reshape(b, nd, g, g, d).permute(0, 1, 4, 2, 3)
+        patch = patch.repeat_interleave(p, dim=-2).repeat_interleave(p, dim=-1)
+        return torch.cat([patch, self.decoder.features(tokens)], dim=2)
+
+    # ---------------------------------------------------------------- losses
+    def loss(self, batch: dict, objective: str | None = None, phase: int = 2,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss of ``objective`` in ``phase`` (1: reconstruct, 2: forecast)."""
+        objective = check_objective(objective or self.objective)
+        if phase == 1:
+            return self._reconstruction_loss(batch, objective, generator)
+        if objective == "next-token":
+            return self._next_token_loss(batch)
+        return self._forecast_loss(batch, objective)
+
+    def _rand(self, shape, device, generator):
+        return torch.rand(shape, device=device, generator=generator)
+
+    def _reconstruction_loss(self, batch, objective, generator, ratio: float = 0.5):
+        images = batch["images"]
+        b, nd = images.shape[:2]
+        dev = images.device
+        valid_ctx = batch["context_mask"].bool()
+        patch_mask = self._rand((b, nd, self.cfg.n_patches), dev, generator) < ratio
+        # one whole date token per sample is hidden: reconstructed from the other dates (and,
+        # with weather, from the drivers up to that date)
+        scores = self._rand((b, nd), dev, generator).masked_fill(~valid_ctx, -1.0)
+        date_mask = F.one_hot(scores.argmax(1), nd).bool()
+        patch_mask = (patch_mask | date_mask.unsqueeze(-1)) & valid_ctx.unsqueeze(-1)
+        day_mask = None
+        if self._uses_weather(objective):
+            day_mask = (self._rand(batch["drivers"].shape[:2], dev, generator) < ratio / 2)
+            day_mask &= batch["drivers_mask"].bool()
+        norm, valid, valid_ctx, tokens, hidden = self._context_inputs(
+            batch, objective, patch_mask, day_mask)
+        seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
+        recon = self.decoder(seq)
+        p = self.cfg.patch
+        g = self.cfg.tile // p
+        hide = patch_mask.reshape(b, nd, g, g).repeat_interleave(p, 2).repeat_interleave(p, 3)
+        loss_img = masked_mse(recon, norm, valid & hide)
+        logs = {"image": float(loss_img.detach())}
+        loss = loss_img
+        if hidden is not None and day_mask is not None and bool(day_mask.any()):
+            pred = self.weather_encoder.recon(hidden)
+            target = self.norm_drivers(batch["drivers"].float())
+            loss_w = ((pred - target) ** 2)[day_mask].mean()
+            logs["weather"] = float(loss_w.detach())
+            loss = loss + 0.5 * loss_w
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    def _forecast_loss(self, batch, objective):
+        norm_target = self.norm_images(batch["target"].float())
+        _, _, valid_ctx, tokens, hidden = self._context_inputs(batch, objective)
+        k = batch["k"]
+        t_index = batch["t_index"]
+        if objective == "mm-vsf":
+            doy_t = batch["doy"][:, -1]
+            h_tk = self.weather_encoder.read(hidden, t_index + k)
+            pred = self._query_forecast(tokens, valid_ctx, h_tk, doy_t, k)
+        else:
+            seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
+            weather = None
+            if hidden is not None:
+                weather = self.forecaster.summary(
+                    self.weather_encoder.read(hidden, t_index),
+                    self.weather_encoder.read(hidden, t_index + k),
+                )
+            pred = self.decoder(self.forecaster(seq[:, -1], weather, k))
+        loss = masked_mse(pred, norm_target, batch["target_mask"].bool())
+        return loss, {"forecast": float(loss.detach()), "loss": float(loss.detach())}
+
+    def _next_token_loss(self, batch):
+        norm, valid, valid_ctx, tokens, _ = self._context_inputs(batch, "next-token")
+        seq = self.sequence_encoder(tokens, valid_ctx, causal=True)
+        offsets = batch["image_offsets"]
+        # the next date of context position i is i + 1; of the last position, the target
+        gaps = torch.cat([offsets[:, 1:] - offsets[:, :-1], batch["k"][:, None]], 1)
+        nxt_img = torch.cat([norm[:, 1:], self.norm_images(batch["target"].float())[:, None]], 1)
+        nxt_valid = torch.cat([valid[:, 1:], batch["target_mask"].bool()[:, None]], 1)
+        pair = valid_ctx & torch.cat([valid_ctx[:, 1:], valid_ctx.new_ones(len(gaps), 1)], 1)
+        b, nd, n, d = seq.shape
+        z = self.forecaster(seq.reshape(b * nd, n, d), None, gaps.reshape(-1).clamp_min(1))
+        pred = self.decoder(z).reshape(nxt_img.shape)
+        loss = masked_mse(pred, nxt_img, nxt_valid & pair[:, :, None, None])
+        return loss, {"next": float(loss.detach()), "loss": float(loss.detach())}
