@@ -224,3 +224,24 @@ def test_drivers_fall_back_to_regrid_outside_met_grid(fake_ds):
     assert drv.shape == (4, len(schema.DRIVERS)) and np.isnan(drv).any()  # NaN, as regrid gives
     inside = sampler._drivers(0, 10, 0, 3)
     np.testing.assert_allclose(inside, sampler._drivers_regrid(0, 10, 0, 3), rtol=1e-5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork start method")
+def test_torch_dataloader_forked_workers_on_zarr(fake_ds, tmp_path):
+    """Forked workers reading a lazy zarr cube must not deadlock (dask pool vs fork)."""
+    import torch.utils.data as tud
+
+    from kgvsf_explore.cube.sampler import SamplerDataset
+
+    path = open_cube(fake_ds.chunk({"time": 12, "y": 8, "x": 10})).to_zarr(tmp_path / "c.zarr")
+    sampler = make_sampler(open_cube(path), n_samples=4)
+    sampler.sample(1)  # use dask in the parent first: the case that used to hang
+    loader = tud.DataLoader(
+        SamplerDataset(sampler),
+        batch_size=2,
+        num_workers=2,
+        timeout=60,
+        multiprocessing_context="fork",
+    )
+    rows = sorted(int(r) for batch in loader for r in batch["row"])
+    assert len(rows) == 4

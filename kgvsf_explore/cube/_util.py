@@ -10,9 +10,9 @@ import xarray as xr
 from .. import schema
 
 #: Arrays with at most this many elements are checked in full (cheap enough even when lazy).
-SMALL_ARRAY = 4_000_000
+SMALL_ARRAY = 500_000
 #: ... and, when dask-backed, in at most this many chunks.
-SMALL_CHUNK_COUNT = 64
+SMALL_CHUNK_COUNT = 16
 
 SPATIAL_DIMS = (schema.Y_DIM, schema.X_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
 
@@ -73,6 +73,57 @@ def is_small(da: xr.DataArray) -> bool:
     return chunks is None or int(np.prod([len(c) for c in chunks])) <= SMALL_CHUNK_COUNT
 
 
+def sample_parts(
+    da: xr.DataArray,
+    caps: Mapping[str, int],
+    *,
+    window: int = 32,
+    n_windows: int = 3,
+    default_cap: int = 3,
+) -> list:
+    """Lazy pieces of a small sample of ``da`` (see :func:`sample_values`)."""
+    if is_small(da):
+        return [da.data]
+    spatial = [d for d in da.dims if d in SPATIAL_DIMS]
+    index: dict = {
+        d: even_indices(da.sizes[d], caps.get(d, default_cap)) for d in da.dims if d not in spatial
+    }
+    if not spatial:
+        return [da.isel(index).data]
+    chunks = da.chunksizes if da.chunks is not None else {}
+    parts, seen = [], set()
+    for i in range(n_windows):
+        frac = (i + 1) / (n_windows + 1)
+        win = dict(index)
+        for d in spatial:
+            n = da.sizes[d]
+            w = min(window, n)
+            start = int(np.clip(round(frac * n - w / 2), 0, n - w))
+            if d in chunks:  # stay inside one chunk: read one block per window
+                edges = np.cumsum((0, *chunks[d]))
+                c = int(np.searchsorted(edges, frac * n, side="right") - 1)
+                start, w = int(edges[c]), min(w, int(edges[c + 1] - edges[c]))
+            win[d] = slice(start, start + w)
+        key = tuple((d, win[d].start) for d in spatial)
+        if key not in seen:  # two windows in the same chunk: read it once
+            seen.add(key)
+            parts.append(da.isel(win).data)
+    return parts
+
+
+def load_samples(requests: Mapping[str, list]) -> dict[str, np.ndarray]:
+    """Compute the pieces of several :func:`sample_parts` requests in one dask pass."""
+    import dask
+
+    names = list(requests)
+    flat = [p for n in names for p in requests[n]]
+    values = iter(dask.compute(*flat))
+    out = {}
+    for n in names:
+        out[n] = np.concatenate([np.asarray(next(values)).ravel() for _ in requests[n]])
+    return out
+
+
 def sample_values(
     da: xr.DataArray,
     caps: Mapping[str, int],
@@ -86,36 +137,11 @@ def sample_values(
     Small arrays (see :func:`is_small`) are loaded whole. Otherwise non-spatial
     dimensions are subsampled to ``caps.get(dim, default_cap)`` evenly spaced positions, and the
     spatial plane (``y``/``x`` or ``y_met``/``x_met``) to ``n_windows`` contiguous
-    ``window`` x ``window`` blocks along the diagonal, so only a few chunks are read.
+    ``window`` x ``window`` blocks along the diagonal (aligned to dask chunks), so only a few
+    chunks are read.
     """
-    if is_small(da):
-        return np.asarray(da.values).ravel()
-    spatial = [d for d in da.dims if d in SPATIAL_DIMS]
-    index: dict = {
-        d: even_indices(da.sizes[d], caps.get(d, default_cap))
-        for d in da.dims
-        if d not in spatial
-    }
-    if not spatial:
-        return np.asarray(da.isel(index).values).ravel()
-    chunks = da.chunksizes if da.chunks is not None else {}
-    parts = []
-    for i in range(n_windows):
-        frac = (i + 1) / (n_windows + 1)
-        win = dict(index)
-        for d in spatial:
-            n = da.sizes[d]
-            w = min(window, n)
-            start = int(np.clip(round(frac * n - w / 2), 0, n - w))
-            if d in chunks:  # stay inside one chunk: read one block per window
-                edges = np.cumsum((0, *chunks[d]))
-                c = int(np.searchsorted(edges, frac * n, side="right") - 1)
-                start, w = int(edges[c]), min(w, int(edges[c + 1] - edges[c]))
-            win[d] = slice(start, start + w)
-        parts.append(da.isel(win).data)
-    import dask
-
-    return np.concatenate([np.asarray(v).ravel() for v in dask.compute(*parts)])
+    parts = sample_parts(da, caps, window=window, n_windows=n_windows, default_cap=default_cap)
+    return load_samples({"v": parts})["v"]
 
 
 def spacing(coord: np.ndarray) -> float | None:

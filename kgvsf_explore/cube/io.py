@@ -132,6 +132,10 @@ def _open_path(path: Path, chunks: Any) -> tuple[xr.Dataset, Path | None]:
 
 
 def _open_zarr(path: Path, chunks: Any) -> xr.Dataset:
+    # "auto" keeps the store's own chunks: dask's automatic chunking would merge them into
+    # ~128 MB blocks, so that reading one training tile would decompress whole variables.
+    if isinstance(chunks, str) and chunks == "auto":
+        chunks = {}
     return xr.open_zarr(path, chunks=chunks, consolidated=_consolidated(path), mask_and_scale=True)
 
 
@@ -151,7 +155,9 @@ def open_cube(
         a directory holding ``cube.zarr`` and optionally ``fields.parquet`` (the simulator's
         layout), whose field polygons are loaded as a GeoDataFrame.
     chunks
-        Dask chunks for files (``"auto"``, a dict, or ``None`` to load eagerly with numpy).
+        Dask chunks for files: ``"auto"`` (default) keeps a Zarr store's own chunks and lets
+        dask choose for NetCDF; or a dict ``{dim: size}``; ``{}`` for the file's chunks;
+        ``None`` for no dask (lazy backend arrays, loaded on access).
     validate
         Check the dataset with :func:`~kgvsf_explore.cube.validate.validate_dataset`
         (cheap: samples only).

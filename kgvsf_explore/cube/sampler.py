@@ -100,6 +100,13 @@ class Sampler:
         Number of samples one iteration (``for s in sampler``) yields.
     max_tries
         Random tiles tried for one sample before giving up with ``RuntimeError``.
+
+    Notes
+    -----
+    Each sample reads the tile's cloud mask and one band over all image dates (to find dates
+    with enough valid pixels), then the context and target images, soil moisture and drivers.
+    On a lazily opened store that is a few dozen chunk reads; a cube that fits in memory samples
+    much faster after ``cube.compute()``. Results do not depend on chunking.
     """
 
     def __init__(
@@ -464,7 +471,9 @@ def _dataset_class() -> type:
         Worker sharding: with ``num_workers > 1`` (or after :meth:`set_epoch`), worker ``i``
         draws from ``np.random.default_rng([seed, epoch, i])`` and yields its share of
         ``sampler.n_samples``, so workers never repeat each other and the run is reproducible.
-        In a single process at epoch 0 it yields exactly the sampler's own samples.
+        In a single process at epoch 0 it yields exactly the sampler's own samples. Inside
+        workers dask reads synchronously (its thread pool does not survive ``fork``); every
+        start method (fork, spawn, forkserver) works.
         """
 
         def __init__(self, sampler: Sampler, *, pad: bool = True) -> None:
@@ -491,9 +500,22 @@ def _dataset_class() -> type:
                 rng = np.random.default_rng([int(s.seed), self.epoch, wid])
             context = s.context if self.pad else None
             dlen = s.max_drivers_len if self.pad else None
-            for sample in s._generate(rng, n):
-                yield sample_to_tensors(sample, context=context, drivers_len=dlen)
+            samples = s._generate(rng, n)
+            if info is None:
+                for sample in samples:
+                    yield sample_to_tensors(sample, context=context, drivers_len=dlen)
+                return
+            # In a worker process: dask's thread pool does not survive fork() (and the
+            # DataLoader already gives the parallelism), so read synchronously.
+            import dask
 
+            with dask.config.set(scheduler="synchronous"):
+                for sample in samples:
+                    yield sample_to_tensors(sample, context=context, drivers_len=dlen)
+
+    # importable (and so picklable, e.g. for spawn-started workers) as sampler.SamplerDataset
+    SamplerDataset.__module__ = __name__
+    SamplerDataset.__qualname__ = "SamplerDataset"
     _DATASET_CLASS = SamplerDataset
     return SamplerDataset
 

@@ -13,7 +13,7 @@ import xarray as xr
 
 from .. import schema
 from ..errors import CubeValidationError
-from ._util import crs_text, is_small, sample_values
+from ._util import crs_text, is_small, load_samples, sample_parts
 
 __all__ = ["validate_dataset"]
 
@@ -527,14 +527,25 @@ def _nan_stats(v: np.ndarray) -> tuple[float, float, float] | None:
 def _check_values(
     ds: xr.Dataset, p: _Problems, dims_ok: dict[str, bool], axes_ok: dict[str, bool]
 ) -> None:
-    caps_daily = {schema.DAY_DIM: 400}
+    # gather every sample first, then read them all in one dask pass
+    requests: dict[str, list] = {}
+    for name in schema.DRIVERS:
+        if dims_ok.get(name):
+            parts = sample_parts(ds[name], {schema.DAY_DIM: 400}, window=2, n_windows=2)
+            requests[name] = parts
+    if dims_ok.get(schema.SOIL_MOISTURE):
+        requests[schema.SOIL_MOISTURE] = sample_parts(ds[schema.SOIL_MOISTURE], {schema.DAY_DIM: 6})
+    for b in schema.BANDS:
+        for name in (b, schema.truth_name(b)):
+            if dims_ok.get(name):
+                requests[name] = sample_parts(ds[name], {schema.TIME_DIM: 4}, n_windows=2)
+    loaded = {k: v.astype("float64") for k, v in load_samples(requests).items()}
+
     samples: dict[str, np.ndarray] = {}
     for name in schema.DRIVERS:
-        if not dims_ok.get(name):
-            continue
-        v = sample_values(ds[name], caps_daily, window=2, n_windows=2).astype("float64")
-        samples[name] = v
-        _check_driver_values(name, v, p)
+        if name in loaded:
+            samples[name] = loaded[name]
+            _check_driver_values(name, loaded[name], p)
     if "tmax" in samples and "tmin" in samples and samples["tmax"].shape == samples["tmin"].shape:
         tx, tn = samples["tmax"], samples["tmin"]
         both = np.isfinite(tx) & np.isfinite(tn)
@@ -542,7 +553,7 @@ def _check_values(
             p.add("tmax,tmin", "tmin exceeds tmax on most sampled days: the two look swapped")
     sm = schema.SOIL_MOISTURE
     if dims_ok.get(sm):
-        st = _nan_stats(sample_values(ds[sm], {schema.DAY_DIM: 6}).astype("float64"))
+        st = _nan_stats(loaded[sm])
         if st and 1.0 < st[1] <= 100.0:
             p.add(
                 sm,
@@ -555,14 +566,12 @@ def _check_values(
                 f"values {st[0]:.3g}..{st[1]:.3g} outside 0-1 "
                 f"{schema.SOIL_MOISTURE_UNITS}; check units",
             )
-    caps_img = {schema.TIME_DIM: 6}
     for b in schema.BANDS:
         for name in (b, schema.truth_name(b)):
             if not dims_ok.get(name):
                 continue
             da = ds[name]
-            v = sample_values(da, caps_img).astype("float64")
-            st = _nan_stats(v)
+            st = _nan_stats(loaded[name])
             if st is None:
                 if is_small(da):
                     p.add(
