@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -88,6 +91,78 @@ def _demo(args: argparse.Namespace) -> int:
                                       end=args.end, out=args.out))
 
 
+def _cubes(args: argparse.Namespace) -> list:
+    from .cube import Cube, open_cube
+    from .world import make_world
+
+    cubes = [open_cube(c) for c in args.cube or []]
+    for seed in _ints(args.worlds):
+        cubes.append(Cube(make_world(seed=seed, size=args.world_size)[0]))
+    if not cubes:
+        raise ValueError("give training data: --cube PATH (repeatable) and/or --worlds 1,2,3")
+    return cubes
+
+
+def _ints(text: str | None) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()] if text else []
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import json
+
+    from .models import preset
+    from .training import pretrain
+
+    p = preset(args.preset, objective=args.objective, seed=args.seed)
+    cubes = _cubes(args)
+    result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
+                      device=args.device, progress=not args.quiet)
+    parts = [str(c) for c in args.cube or []]
+    if args.worlds:
+        parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
+                     f"kgvsf make-sample)")
+    desc = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
+    print(f"{args.objective}: best validation loss {result.best_val:.4f} after {result.steps} "
+          f"steps in {result.seconds:.0f} s -> {result.out_dir}")
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from .cube import open_cube
+    from .inference import forecast_region
+    from .scenario import Scenario
+    from .weights import load_model
+
+    cube = open_cube(args.cube)
+    if args.bbox:
+        cube = cube.sel_bbox(*[float(v) for v in args.bbox.split(",")])
+    model, sha = load_model(args.weights)
+    scenario = Scenario.from_json(args.scenario) if args.scenario else None
+    out = forecast_region(model, cube, args.start, _ints(args.horizons), scenario,
+                          weights_id=sha, progress=not args.quiet)
+    target = Path(args.out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:  # write beside the target, then swap it in: an interrupted run leaves no half store
+        out.to_zarr(tmp / "f.zarr", mode="w")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp / "f.zarr", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"forecast from {out.attrs['t']} for horizons {args.horizons} -> {target}")
+    return 0
+
+
+def _evaluate_weights(args: argparse.Namespace) -> int:
+    from .evaluation.model_card import evaluate_weights
+
+    evaluate_weights(args.weights, compare=args.compare, seeds=_ints(args.seeds),
+                     size=args.world_size, n_cases=args.cases, card=args.card)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``kgvsf``."""
     parser = argparse.ArgumentParser(
@@ -114,6 +189,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="last date of the summary window")
     p.add_argument("--out", help="folder for the CSV table and PNG figure")
     p.set_defaults(func=_whatif)
+
+    p = sub.add_parser("pretrain", help="pretrain KG-VSF or a baseline objective")
+    p.add_argument("--objective", default="kgvsf",
+                   choices=["kgvsf", "sm-mr", "mm-mr", "sm-vsf", "mm-vsf", "next-token"])
+    p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"])
+    p.add_argument("--cube", action="append", help="training cube (repeatable)")
+    p.add_argument("--worlds", help="seeds of sample worlds to simulate and train on: 1,2,3")
+    p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_pretrain)
+
+    p = sub.add_parser("forecast", help="forecast a region under observed or scenario weather")
+    p.add_argument("--cube", required=True)
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--start", required=True, help="forecast date (context up to it)")
+    p.add_argument("--horizons", default="5,15,30", help="days ahead, e.g. 5,15,30")
+    p.add_argument("--bbox", help="XMIN,YMIN,XMAX,YMAX in the cube's CRS")
+    p.add_argument("--scenario", help="scenario JSON file")
+    p.add_argument("--out", required=True, help="output .zarr")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_forecast)
+
+    p = sub.add_parser("evaluate-weights",
+                       help="skill vs persistence/climatology and drought check on unseen worlds")
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--compare", help="another checkpoint (e.g. sm-vsf) for the same table")
+    p.add_argument("--seeds", default="7", help="world seeds never used in training")
+    p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
+    p.add_argument("--cases", type=int, default=160, help="test cases per world")
+    p.add_argument("--card", help="write the model card (Markdown) here")
+    p.set_defaults(func=_evaluate_weights)
 
     p = sub.add_parser("demo", help="the main job on the shipped sample: summary + what-if")
     p.add_argument("--cube", help="cube to use instead of the shipped sample")

@@ -1,0 +1,6 @@
+"""Evaluation of trained weights: forecast skill and the what-if (causality) check."""
+
+from .skill import HORIZON_EDGES, forecast_skill
+from .whatif import drought_scenario, scenario_response
+
+__all__ = ["HORIZON_EDGES", "drought_scenario", "forecast_skill", "scenario_response"]

@@ -1,0 +1,141 @@
+"""Forecast skill against the two baselines every forecaster must beat, and the what-if check.
+
+- **persistence**: each pixel keeps its last valid observation of the context;
+- **climatology**: each pixel's mean valid observation within +-10 days of the target's day of
+  year, over the *other* years of the same cube.
+
+Errors are mean squared errors of reflectance (all bands) against the cloud-free truth when the
+cube has it (simulated worlds), else against the valid pixels of the observed target, on the
+pixels where every method has a prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import schema
+from ..cube.cube import Cube
+from ..cube.sampler import Sampler, sample_to_tensors
+from ..models.kgvsf import KGVSF
+
+#: Horizon bins (days) of the skill table: (0, 5], (5, 10], ..., (55, 60].
+HORIZON_EDGES: tuple[int, ...] = tuple(range(0, 65, 5))
+
+
+def _climatology(cube: Cube, bands: Sequence[str]) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
+    refl = cube.ds[list(bands)].to_dataarray("band").transpose("time", "band", "y", "x")
+    times = pd.DatetimeIndex(cube.ds[schema.TIME_DIM].values)
+    return refl, times.day_of_year.to_numpy(), times.year.to_numpy()
+
+
+def forecast_skill(
+    model: KGVSF,
+    cube: Cube,
+    *,
+    n_cases: int = 96,
+    seed: int = 0,
+    year: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """MSE of the model, persistence and climatology per horizon bin on one cube.
+
+    Parameters
+    ----------
+    model
+        Trained network (eval mode).
+    cube
+        A cube the model was not trained on (e.g. a sample world with a new seed).
+    n_cases
+        Number of random (tile, date, horizon) test cases.
+    year
+        Calendar year the forecast dates are drawn from (default: the cube's last year);
+        climatology uses the other years.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: horizon bin ``"(a, b]"``; columns ``cases``, ``kgvsf``/objective MSE,
+        ``persistence``, ``climatology`` and the model's skill against each
+        (``1 - mse_model / mse_baseline``).
+    """
+    cfg = model.cfg
+    times = pd.DatetimeIndex(cube.ds[schema.TIME_DIM].values)
+    year = year or int(times.year.max())
+    test = cube.sel_time(f"{year}-01-01", f"{year}-12-31")
+    sampler = Sampler(test, tile=cfg.tile, context=cfg.context, k_min=cfg.k_min,
+                      k_max=cfg.k_max, seed=seed, n_samples=n_cases)
+    refl, doys, years = _climatology(cube, cfg.bands)
+    other = years != year
+    rows = []
+    samples = list(tqdm(sampler, total=n_cases, desc="test cases", disable=not progress))
+    device = next(model.parameters()).device
+    for b0 in range(0, len(samples), batch_size):
+        chunk = samples[b0:b0 + batch_size]
+        items = [sample_to_tensors(s, context=cfg.context, drivers_len=sampler.max_drivers_len)
+                 for s in chunk]
+        batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
+        with torch.no_grad():
+            state = model.encode_context(batch)
+            preds = []
+            for i, s in enumerate(chunk):
+                sub = _select(state, i)
+                fut = batch["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
+                preds.append(model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy())
+        for s, pred in zip(chunk, preds):
+            truth = s.target_true if s.target_true is not None else s.target
+            ok = np.isfinite(truth).all(0)
+            if s.target_true is None:
+                ok &= s.target_mask
+            # persistence: last valid context observation per pixel
+            persist = np.full_like(pred, np.nan)
+            for img, m in zip(s.images, s.mask):
+                persist = np.where(m[None], img, persist)
+            # climatology: same pixels, other years, +-10 days of the target's day of year
+            target_doy = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).day_of_year
+            near = np.abs((doys - target_doy + 182) % 365 - 182) <= 10
+            sel = np.flatnonzero(near & other)
+            clim = np.full_like(pred, np.nan)
+            if len(sel):
+                win = refl.isel(time=sel, y=slice(s.row, s.row + cfg.tile),
+                                x=slice(s.col, s.col + cfg.tile)).values
+                with np.errstate(all="ignore"):
+                    import warnings
+
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        clim = np.nanmean(win, axis=0)
+            ok &= np.isfinite(persist).all(0) & np.isfinite(clim).all(0)
+            if ok.sum() < 10:
+                continue
+            err = {name: float(np.mean((p[:, ok] - truth[:, ok]) ** 2))
+                   for name, p in (("model", pred), ("persistence", persist),
+                                   ("climatology", clim))}
+            rows.append({"k": s.k, **err})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        raise ValueError("no test case had pixels that every method could predict")
+    df["horizon"] = pd.cut(df["k"], list(HORIZON_EDGES))
+    table = df.groupby("horizon", observed=True).agg(
+        cases=("k", "size"), model=("model", "mean"), persistence=("persistence", "mean"),
+        climatology=("climatology", "mean"))
+    table["skill_vs_persistence"] = 1 - table["model"] / table["persistence"]
+    table["skill_vs_climatology"] = 1 - table["model"] / table["climatology"]
+    table.index = table.index.astype(str)
+    return table.rename(columns={"model": model.objective})
+
+
+def _select(state: Any, i: int) -> Any:
+    from ..models.kgvsf import ContextState
+
+    h, c = state.lstm_state
+    return ContextState(state.tokens[i:i + 1], state.inputs[i:i + 1], state.valid[i:i + 1],
+                        (h[:, i:i + 1], c[:, i:i + 1]), state.h_t[i:i + 1],
+                        state.doy_t[i:i + 1], state.objective)

@@ -1,0 +1,80 @@
+"""Does the forecast move the way the simulator moves under a changed weather? (causality check)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..cube.cube import Cube
+from ..inference.region import forecast_region
+from ..models.kgvsf import KGVSF
+from ..scenario import Scenario
+from ..world import make_world
+
+#: Crops whose canopy depends on rain (all but the non-crop class; winter wheat is harvested by
+#: July, so the check uses corn, soybean and grassland).
+RAINFED = ("corn", "soybean", "grassland")
+
+
+def drought_scenario(t: pd.Timestamp, horizon: int, warming: float = 3.0) -> Scenario:
+    """No rain and ``+warming`` degC on tmax and tmin over ``(t, t + horizon]``."""
+    a = (t + pd.Timedelta(days=1)).date().isoformat()
+    b = (t + pd.Timedelta(days=horizon)).date().isoformat()
+    return Scenario.parse(f"prcp =0 from {a} to {b}", f"tmax +{warming} from {a} to {b}",
+                          f"tmin +{warming} from {a} to {b}", name="drought")
+
+
+def scenario_response(
+    model: KGVSF,
+    seed: int,
+    *,
+    size: str = "small",
+    start: str = "2022-07-01",
+    horizon: int = 30,
+    scenario: Scenario | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Compare the forecast NDVI change under a drought with the simulator's true change.
+
+    The world ``seed`` is simulated twice (observed weather, and the scenario); the model
+    forecasts both from the same context. On rain-fed crop pixels it reports the correlation of
+    the forecast change with the true change and the share of pixels (with a true change larger
+    than 0.02) where both have the same sign.
+    """
+    base, _ = make_world(seed=seed, size=size)
+    cube = Cube(base)
+    times = pd.DatetimeIndex(base[schema.TIME_DIM].values)
+    t = times[times <= pd.Timestamp(start)][-1]
+    # evaluate on the image date closest to t + horizon (the truth exists on image dates)
+    target = times[np.argmin(np.abs((times - (t + pd.Timedelta(days=horizon))).days))]
+    k = int((target - t).days)
+    scenario = scenario or drought_scenario(t, k)
+    cf, _ = make_world(seed=seed, size=size, scenario=scenario)
+    fc = forecast_region(model, cube, t, [k], [None, scenario], progress=progress)
+
+    def true_ndvi(ds):
+        nir, red = ds["B08_true"].sel(time=target), ds["B04_true"].sel(time=target)
+        return ((nir - red) / (nir + red)).values
+
+    d_true = true_ndvi(cf) - true_ndvi(base)
+    nd = fc["ndvi"].isel(horizon=0).values
+    d_model = nd[1] - nd[0]
+    legend = schema.legend_from_attrs(base[schema.CROP_TYPE].attrs)
+    codes = [c for c, n in legend.items() if n in RAINFED]
+    sel = np.isin(base[schema.CROP_TYPE].values, codes)
+    a, b = d_model[sel], d_true[sel]
+    strong = np.abs(b) > 0.02
+    return {
+        "seed": seed,
+        "t": str(t.date()),
+        "k": k,
+        "pixels": int(sel.sum()),
+        "true_change": float(b.mean()),
+        "forecast_change": float(a.mean()),
+        "correlation": float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0,
+        "same_sign_share": float((np.sign(a[strong]) == np.sign(b[strong])).mean())
+        if strong.any() else float("nan"),
+    }
