@@ -20,7 +20,7 @@ def default_weights() -> Path:
 def load_model(path: str | os.PathLike | None = None, device: Any = "cpu") -> tuple[Any, str]:
     """Load a checkpoint folder (default: the shipped weights) for inference.
 
-    Returns the network in eval mode and the SHA-256 of its weights file. Nothing is
+    Returns the network in eval mode and the SHA-256 of its weight tensors. Nothing is
     unpickled: weights are safetensors, configuration is JSON.
     """
     from .training.checkpoint import load_checkpoint, weights_sha256

@@ -1,0 +1,338 @@
+"""Training and validation batches for pretraining, split by calendar year.
+
+Validation holds out one calendar year of every cube (``TrainConfig.val_year``, by default each
+cube's last year); training samples come from the other years. Both are cut by
+:meth:`~kgvsf_explore.cube.cube.Cube.sel_time`, so no sample's context, drivers or target crosses
+into the other split.
+
+The training stream is *seekable*: batch ``n`` is a pure function of ``(seed, rank, n)``, so a
+resumed run continues with exactly the batches an uninterrupted one would have drawn, without
+replaying the ones before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..cube.cube import Cube
+from ..cube.sampler import Sampler
+
+if TYPE_CHECKING:
+    import torch.utils.data as tud
+    import xarray as xr
+
+    from ..models.config import ModelConfig, TrainConfig
+
+__all__ = [
+    "VAL_SEED",
+    "TrainStream",
+    "make_loaders",
+    "normalisation_stats",
+    "split_years",
+    "with_stats",
+]
+
+#: Seed of the validation samples: the same for every run, seed and objective, so that the
+#: validation losses of different runs are computed on the same batches.
+VAL_SEED = 20240727
+
+Batch = dict[str, Any]
+
+
+def _as_cubes(cubes: Cube | xr.Dataset | Sequence[Cube | xr.Dataset]) -> list[Cube]:
+    """A list of :class:`Cube` from one cube, one dataset or a sequence of them."""
+    items = [cubes] if isinstance(cubes, Cube) or not isinstance(cubes, Sequence) else cubes
+    out = [c if isinstance(c, Cube) else Cube(c) for c in items]
+    if not out:
+        raise ValueError("no cube given: pass a Cube or a non-empty list of cubes")
+    return out
+
+
+def split_years(cube: Cube, val_year: int | None = None) -> tuple[list[Cube], Cube, int]:
+    """Split a cube by calendar year into training pieces and the validation year.
+
+    Parameters
+    ----------
+    cube
+        The cube to split.
+    val_year
+        Year held out for validation; None: the cube's last image year.
+
+    Returns
+    -------
+    train, val, year
+        The training pieces (the years before and/or after ``year``; two pieces when ``year``
+        lies in the middle), the validation cube and the held-out year.
+
+    Raises
+    ------
+    ValueError
+        If ``val_year`` holds no image date, or no image date lies outside it.
+    """
+    years = sorted({int(y) for y in cube.times.year})
+    if not years:
+        raise ValueError("the cube has no image dates")
+    year = years[-1] if val_year is None else int(val_year)
+    if year not in years:
+        raise ValueError(f"val_year={year} holds no image date; the cube's years are {years}")
+    train: list[Cube] = []
+    if years[0] < year:
+        train.append(cube.sel_time(None, f"{year - 1}-12-31"))
+    if years[-1] > year:
+        train.append(cube.sel_time(f"{year + 1}-01-01", None))
+    if not train:
+        raise ValueError(
+            f"the cube only covers {year}, which is held out for validation; training needs at "
+            "least one more calendar year (or set TrainConfig.val_year)"
+        )
+    return train, cube.sel_time(f"{year}-01-01", f"{year}-12-31"), year
+
+
+def normalisation_stats(
+    cubes: Cube | xr.Dataset | Sequence[Cube | xr.Dataset], val_year: int | None = None
+) -> dict[str, Any]:
+    """Band and driver mean/std over the training years of one or several cubes.
+
+    Bands are summarised over valid (cloud-free, finite, in-region) pixels, drivers over every
+    day and native cell (see :meth:`~kgvsf_explore.cube.cube.Cube.stats`); the statistics of
+    several cubes (and of the pieces before and after a mid-series validation year) are pooled
+    by count. A standard deviation that is zero or not finite (a constant driver, e.g. no snow)
+    is replaced by 1, so normalising never divides by zero.
+
+    Parameters
+    ----------
+    cubes
+        A cube or a list of cubes.
+    val_year
+        The held-out year (as in :func:`make_loaders`); None: each cube's last year.
+
+    Returns
+    -------
+    dict
+        ``{"mean": {name: float}, "std": {name: float}, "count": {name: int},
+        "bands": (...), "drivers": (...), "band_mean": (...), "band_std": (...),
+        "driver_mean": (...), "driver_std": (...)}``; the tuples follow the schema order of
+        the variables present in every cube. JSON-serialisable after ``tuple -> list``.
+    """
+    cube_list = _as_cubes(cubes)
+    n: dict[str, float] = {}
+    s1: dict[str, float] = {}
+    s2: dict[str, float] = {}
+    for cube in cube_list:
+        pieces, _, _ = split_years(cube, val_year)
+        for piece in pieces:
+            st = piece.stats()
+            for name in (*piece.bands, *piece.driver_names):
+                c = float(st.count.get(name, 0))
+                if c <= 0:
+                    continue
+                m, s = float(st.mean[name]), float(st.std[name])
+                n[name] = n.get(name, 0.0) + c
+                s1[name] = s1.get(name, 0.0) + c * m
+                s2[name] = s2.get(name, 0.0) + c * (s * s + m * m)
+    mean = {k: s1[k] / n[k] for k in n}
+    std: dict[str, float] = {}
+    for k in n:
+        var = s2[k] / n[k] - mean[k] ** 2
+        sd = math.sqrt(max(var, 0.0))
+        std[k] = sd if math.isfinite(sd) and sd > 1e-12 else 1.0
+    bands = tuple(b for b in cube_list[0].bands if all(b in c.bands for c in cube_list) and b in n)
+    drivers = tuple(
+        d for d in cube_list[0].driver_names if all(d in c.driver_names for c in cube_list)
+        and d in n
+    )
+    return {
+        "mean": mean,
+        "std": std,
+        "count": {k: int(v) for k, v in n.items()},
+        "bands": bands,
+        "drivers": drivers,
+        "band_mean": tuple(mean[b] for b in bands),
+        "band_std": tuple(std[b] for b in bands),
+        "driver_mean": tuple(mean[d] for d in drivers),
+        "driver_std": tuple(std[d] for d in drivers),
+    }
+
+
+def with_stats(model_cfg: ModelConfig, stats: dict[str, Any]) -> ModelConfig:
+    """``model_cfg`` with the normalisation statistics of :func:`normalisation_stats`.
+
+    Values are matched by name to ``model_cfg.bands`` and ``model_cfg.drivers`` (through
+    ``stats["mean"]``/``stats["std"]``); without those dicts the tuples ``band_mean`` etc. are
+    used as they are.
+
+    Raises
+    ------
+    ValueError
+        If a band or driver of the model has no statistics.
+    """
+    if "mean" in stats and "std" in stats:
+        mean, std = stats["mean"], stats["std"]
+        missing = [v for v in (*model_cfg.bands, *model_cfg.drivers) if v not in mean]
+        if missing:
+            raise ValueError(
+                f"no normalisation statistics for {missing}: the cubes lack these variables "
+                f"(statistics exist for {sorted(mean)})"
+            )
+        return replace(
+            model_cfg,
+            band_mean=tuple(float(mean[b]) for b in model_cfg.bands),
+            band_std=tuple(float(std[b]) for b in model_cfg.bands),
+            driver_mean=tuple(float(mean[d]) for d in model_cfg.drivers),
+            driver_std=tuple(float(std[d]) for d in model_cfg.drivers),
+        )
+    return replace(
+        model_cfg,
+        band_mean=tuple(float(v) for v in stats["band_mean"]),
+        band_std=tuple(float(v) for v in stats["band_std"]),
+        driver_mean=tuple(float(v) for v in stats["driver_mean"]),
+        driver_std=tuple(float(v) for v in stats["driver_std"]),
+    )
+
+
+def _seed(*parts: int) -> int:
+    """A 32-bit seed mixing ``parts`` (distinct parts give independent streams)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+@dataclass
+class _Source:
+    """One sampler and the DataLoader that batches it (one batch per epoch)."""
+
+    sampler: Sampler
+    loader: tud.DataLoader
+
+    def batch(self, index: int) -> Batch:
+        """Batch ``index`` of this source: a pure function of the sampler seed and index."""
+        self.loader.dataset.set_epoch(index)  # type: ignore[attr-defined]
+        return next(iter(self.loader))
+
+
+def _source(sampler: Sampler, batch_size: int) -> _Source:
+    import torch.utils.data as tud
+
+    from ..cube.sampler import _dataset_class
+
+    dataset = _dataset_class()(sampler)
+    # lazy reads are cheap and the machine is small: no worker processes
+    loader = tud.DataLoader(dataset, batch_size=batch_size, num_workers=0)
+    return _Source(sampler, loader)
+
+
+class TrainStream:
+    """An endless, seekable stream of training batches, round robin over the training samplers.
+
+    Batch ``n`` comes from sampler ``n % S`` (``S`` samplers: one per cube, two for a cube
+    whose validation year lies in the middle) and is that sampler's batch ``n // S``, drawn
+    from a generator seeded with ``(sampler seed, n // S)``. Set :attr:`position` to seek.
+
+    Parameters
+    ----------
+    sources
+        The samplers with their loaders.
+    position
+        Index of the next batch.
+    """
+
+    def __init__(self, sources: list[_Source], position: int = 0) -> None:
+        if not sources:
+            raise ValueError("no training sampler")
+        self.sources = sources
+        self.position = int(position)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self.batch(self.position)
+        self.position += 1
+        return batch
+
+    def batch(self, n: int) -> Batch:
+        """Batch ``n`` of the stream (does not move :attr:`position`)."""
+        s = len(self.sources)
+        return self.sources[n % s].batch(n // s)
+
+
+def _check_vocabulary(cube: Cube, model_cfg: ModelConfig, i: int) -> None:
+    if tuple(cube.bands) != tuple(model_cfg.bands):
+        raise ValueError(
+            f"cube {i} has bands {cube.bands} but the model expects {model_cfg.bands}"
+        )
+    if tuple(cube.driver_names) != tuple(model_cfg.drivers):
+        raise ValueError(
+            f"cube {i} has drivers {cube.driver_names} but the model expects {model_cfg.drivers}"
+        )
+
+
+def make_loaders(
+    cubes: Cube | xr.Dataset | Sequence[Cube | xr.Dataset],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[TrainStream, list[Batch]]:
+    """Training batches and fixed validation batches from one or several cubes.
+
+    Parameters
+    ----------
+    cubes
+        A :class:`~kgvsf_explore.cube.cube.Cube` or a list of cubes (e.g. several sample
+        worlds); their bands and drivers must be the model's.
+    model_cfg
+        Gives the tile size, context length and forecast range of the samples.
+    train_cfg
+        Gives ``batch_size``, ``val_batches``, ``val_year`` and ``seed``.
+    rank, world_size
+        Under data-parallel training, each rank draws its own training stream (seeded with
+        ``(seed, rank, sampler)``) and gets its share of the validation batches
+        (``val[rank::world_size]``), so the union over ranks is the single-process list.
+
+    Returns
+    -------
+    train, val
+        An endless :class:`TrainStream` of batches (dicts of tensors from
+        :func:`~kgvsf_explore.cube.sampler.sample_to_tensors`, batched by the default collate
+        function) and the list of validation batches. Validation batches are drawn from the
+        held-out year with :data:`VAL_SEED`, round robin over the cubes, independent of the
+        training seed and objective, so every run is validated on the same batches.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    cube_list = _as_cubes(cubes)
+    kw = {
+        "tile": model_cfg.tile,
+        "context": model_cfg.context,
+        "k_min": model_cfg.k_min,
+        "k_max": model_cfg.k_max,
+        "n_samples": train_cfg.batch_size,
+    }
+    train_sources: list[_Source] = []
+    val_sources: list[_Source] = []
+    for i, cube in enumerate(cube_list):
+        _check_vocabulary(cube, model_cfg, i)
+        pieces, val_cube, year = split_years(cube, train_cfg.val_year)
+        for j, piece in enumerate(pieces):
+            seed = _seed(train_cfg.seed, rank, i, j)
+            try:
+                sampler = Sampler(piece, seed=seed, **kw)
+            except ValueError as err:
+                raise ValueError(f"cube {i}, training years (not {year}): {err}") from err
+            train_sources.append(_source(sampler, train_cfg.batch_size))
+        try:
+            sampler = Sampler(val_cube, seed=_seed(VAL_SEED, i), **kw)
+        except ValueError as err:
+            raise ValueError(f"cube {i}, validation year {year}: {err}") from err
+        val_sources.append(_source(sampler, train_cfg.batch_size))
+    n_val = len(val_sources)
+    val = [
+        val_sources[b % n_val].batch(b // n_val)
+        for b in range(rank, train_cfg.val_batches, world_size)
+    ]
+    return TrainStream(train_sources), val
