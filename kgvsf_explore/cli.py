@@ -135,17 +135,18 @@ def _forecast(args: argparse.Namespace) -> int:
     from .weights import load_model
 
     cube = open_cube(args.cube)
-    if args.bbox:
-        cube = cube.sel_bbox(*[float(v) for v in args.bbox.split(",")])
+    bbox = [float(v) for v in args.bbox.split(",")] if args.bbox else None
+    if bbox is not None and len(bbox) != 4:
+        raise ValueError(f"--bbox needs XMIN,YMIN,XMAX,YMAX, got {args.bbox!r}")
     model, sha = load_model(args.weights)
     scenario = Scenario.from_json(args.scenario) if args.scenario else None
-    out = forecast_region(model, cube, args.start, _ints(args.horizons), scenario,
+    out = forecast_region(model, cube, args.start, _ints(args.horizons), scenario, bbox=bbox,
                           weights_id=sha, progress=not args.quiet)
     target = Path(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:  # write beside the target, then swap it in: an interrupted run leaves no half store
-        out.to_zarr(tmp / "f.zarr", mode="w")
+        out.to_zarr(tmp / "f.zarr", mode="w", consolidated=False)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp / "f.zarr", target)

@@ -3,8 +3,10 @@
 The region is covered by ``tile x tile`` windows (the last row/column of windows is shifted back
 inside the cube, so any region size works, and overlaps are averaged). Each window's context is
 the last ``context`` images on or before the start date; its drivers are the tile-mean daily
-drivers of the cube, or of each scenario applied to them. The context is encoded once and every
-scenario and horizon reuses it (:meth:`KGVSF.encode_context`, :meth:`KGVSF.forecast`).
+drivers of the cube up to ``t`` (the past is what was observed) and, after ``t``, of the cube or
+of each scenario applied to it: a scenario changes the weather of the forecast period only. The
+context is encoded once and every scenario and horizon reuses it
+(:meth:`KGVSF.encode_context`, :meth:`KGVSF.forecast`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def forecast_region(
     horizons: Sequence[int],
     scenarios: Sequence[Any] | Any = None,
     *,
+    bbox: Sequence[float] | None = None,
     rows: slice | None = None,
     cols: slice | None = None,
     batch_size: int = 16,
@@ -88,7 +91,13 @@ def forecast_region(
         Days ahead, integers in the model's ``[k_min, k_max]``.
     scenarios
         None (the observed weather), one :class:`~kgvsf_explore.Scenario`, or a list (a
-        ``scenario`` dimension is added; None in the list is the observed weather).
+        ``scenario`` dimension is added; None in the list is the observed weather). A scenario
+        changes the weather after ``t``; the context keeps the observed weather.
+    bbox
+        ``(xmin, ymin, xmax, ymax)`` in the cube's CRS: the region to forecast. Tiles around
+        it may read pixels outside it, so a region smaller than a model tile works.
+    rows, cols
+        The region as pixel slices instead of ``bbox``.
 
     Returns
     -------
@@ -125,6 +134,12 @@ def forecast_region(
                          f"(last day {days[-1].date()}); give weather for the future or a "
                          "shorter horizon")
     ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
+    if bbox is not None:
+        sub = cube.sel_bbox(*bbox, require_valid=False).ds
+        r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == sub[schema.Y_DIM].values[0])[0])
+        c0 = int(np.flatnonzero(ds[schema.X_DIM].values == sub[schema.X_DIM].values[0])[0])
+        rows = slice(r0, r0 + sub.sizes[schema.Y_DIM])
+        cols = slice(c0, c0 + sub.sizes[schema.X_DIM])
     rows = rows or slice(0, ny)
     cols = cols or slice(0, nx)
     r_or = _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
@@ -132,6 +147,7 @@ def forecast_region(
     windows = [(r, c) for r in r_or for c in c_or]
 
     names = list(cfg.drivers)
+    observed = scenario_drivers(cube, None)
     drivers = [scenario_drivers(cube, s) for s in scen_list]
     tsel = {schema.TIME_DIM: slice(n_ctx - len(ctx_times), n_ctx)}
     ny_r, nx_r = rows.stop - rows.start, cols.stop - cols.start
@@ -154,10 +170,11 @@ def forecast_region(
                 valid &= ~ds[schema.CLOUD_MASK].isel({**tsel, **win}).values.astype(bool)
             imgs.append(np.nan_to_num(arr, nan=0.0))
             masks.append(valid)
-            per_s = [_tile_drivers(d, ds, win[schema.Y_DIM], win[schema.X_DIM], first_day,
-                                   last_day, names) for d in drivers]
-            ctx_drv.append(per_s[0][: t_day - first_day + 1])
-            fut_drv.append([p[t_day - first_day + 1:] for p in per_s])
+            # the context is what was observed; a scenario changes the weather after t
+            ctx_drv.append(_tile_drivers(observed, ds, win[schema.Y_DIM], win[schema.X_DIM],
+                                         first_day, t_day, names))
+            fut_drv.append([_tile_drivers(d, ds, win[schema.Y_DIM], win[schema.X_DIM],
+                                          t_day + 1, last_day, names) for d in drivers])
         batch = _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_day - first_day)
         with torch.no_grad():
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -195,8 +212,8 @@ def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index) -> dict[str
         "images": torch.from_numpy(images),
         "mask": torch.from_numpy(mask),
         "context_mask": torch.from_numpy(ctx),
-        "image_offsets": torch.from_numpy(np.ascontiguousarray(off)),
-        "doy": torch.from_numpy(np.ascontiguousarray(dy)),
+        "image_offsets": torch.from_numpy(np.array(off, dtype=np.int64)),
+        "doy": torch.from_numpy(np.array(dy, dtype=np.int64)),
         "drivers": torch.from_numpy(np.stack(ctx_drv)),
         "t_index": torch.full((b,), t_index, dtype=torch.int64),
     }
@@ -206,7 +223,7 @@ def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, w
     ds = cube.ds
     coords = {
         "horizon": ("horizon", np.array(horizons), {"units": "days", "long_name": "days after t"}),
-        "band": list(model.cfg.bands),
+        "band": np.array(model.cfg.bands, dtype=object),  # variable-length strings in zarr
         schema.Y_DIM: ds[schema.Y_DIM].values[rows],
         schema.X_DIM: ds[schema.X_DIM].values[cols],
         schema.TIME_DIM: ("horizon", np.array([t + pd.Timedelta(days=h) for h in horizons],

@@ -1,0 +1,105 @@
+"""Region forecasts, the forecast CLI, and the evaluation helpers, on tiny worlds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from kgvsf_explore.cli import main
+from kgvsf_explore.cube import Cube, open_cube
+from kgvsf_explore.errors import KGVSFError
+from kgvsf_explore.evaluation import forecast_skill, scenario_response
+from kgvsf_explore.inference import forecast_region
+from kgvsf_explore.models import KGVSF, PRESETS, TrainConfig
+from kgvsf_explore.scenario import Scenario
+from kgvsf_explore.training import save_checkpoint
+from kgvsf_explore.world import make_world, write_world
+
+CFG = PRESETS["tiny"].model
+
+
+@pytest.fixture(scope="module")
+def cube() -> Cube:
+    return Cube(make_world(seed=21, size="tiny")[0])
+
+
+@pytest.fixture(scope="module")
+def model() -> KGVSF:
+    torch.manual_seed(0)
+    return KGVSF(CFG, "kgvsf").eval()
+
+
+def test_forecast_region_dims_coords_and_attrs(cube: Cube, model: KGVSF) -> None:
+    out = forecast_region(model, cube, "2022-07-03", [5, 17, 60], progress=False)
+    assert out["reflectance"].dims == ("horizon", "band", "y", "x")
+    assert out.sizes == {"horizon": 3, "band": 7, "y": 32, "x": 32}
+    np.testing.assert_array_equal(out.x, cube.ds.x)
+    np.testing.assert_array_equal(out.y, cube.ds.y)
+    t = pd.Timestamp(out.attrs["t"])
+    assert t <= pd.Timestamp("2022-07-03") and t in pd.DatetimeIndex(cube.ds.time.values)
+    assert list(pd.DatetimeIndex(out.time.values) - t) == [pd.Timedelta(days=d) for d in
+                                                           (5, 17, 60)]
+    assert "spatial_ref" in out and out.reflectance.attrs["grid_mapping"] == "spatial_ref"
+    assert json.loads(out.attrs["scenarios"]) == [None]
+    assert bool(np.isfinite(out.reflectance).all())
+    assert float(out.ndvi.min()) >= -1 and float(out.ndvi.max()) <= 1
+
+
+def test_scenarios_share_context_and_match_single_runs(cube: Cube, model: KGVSF) -> None:
+    dry = Scenario.parse("prcp =0", "tmax +4", name="hot-dry")
+    both = forecast_region(model, cube, "2022-07-03", [20], [None, dry], progress=False)
+    assert list(both.scenario.values) == ["observed", "hot-dry"]
+    alone = forecast_region(model, cube, "2022-07-03", [20], dry, progress=False)
+    np.testing.assert_allclose(both.reflectance.sel(scenario="hot-dry"), alone.reflectance,
+                               atol=1e-5)
+    diff = both.ndvi.sel(scenario="hot-dry") - both.ndvi.sel(scenario="observed")
+    assert float(np.abs(diff).max()) > 0  # the weather matters to KG-VSF
+
+
+def test_subregion_and_bad_requests(cube: Cube, model: KGVSF) -> None:
+    out = forecast_region(model, cube, "2022-07-03", [10], rows=slice(5, 12), cols=slice(0, 9),
+                          progress=False)
+    assert out.sizes["y"] == 7 and out.sizes["x"] == 9
+    np.testing.assert_array_equal(out.x, cube.ds.x[0:9])
+    with pytest.raises(KGVSFError, match="range"):
+        forecast_region(model, cube, "2022-07-03", [90], progress=False)
+    with pytest.raises(KGVSFError, match="no image on or before"):
+        forecast_region(model, cube, "2019-01-01", [5], progress=False)
+    with pytest.raises(KGVSFError, match="runs past the drivers"):
+        forecast_region(model, cube, "2022-12-20", [30], progress=False)
+
+
+def test_forecast_cli_writes_zarr(tmp_path: Path, model: KGVSF) -> None:
+    world = write_world(tmp_path / "w", seed=21, size="tiny")
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint(ckpt, model, CFG, TrainConfig(objective="kgvsf"), {"step": 0})
+    scen = tmp_path / "dry.json"
+    Scenario.parse("prcp x0", name="dry").to_json(scen)
+    cube = open_cube(world)
+    x0, y1 = float(cube.ds.x[2]), float(cube.ds.y[2])
+    bbox = f"{x0 - 5},{y1 - 100},{x0 + 100},{y1 + 5}"
+    rc = main(["forecast", "--cube", str(world), "--weights", str(ckpt), "--start",
+               "2022-06-20", "--horizons", "5,15", "--bbox", bbox, "--scenario", str(scen),
+               "--out", str(tmp_path / "f.zarr"), "--quiet"])
+    assert rc == 0
+    out = xr.open_zarr(tmp_path / "f.zarr")
+    assert out.reflectance.dims == ("horizon", "band", "y", "x")
+    assert out.attrs["weights_sha256"] and json.loads(out.attrs["scenarios"])[0]["name"] == "dry"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".f.zarr")]
+
+
+def test_skill_table_and_scenario_response(cube: Cube, model: KGVSF) -> None:
+    table = forecast_skill(model, cube, n_cases=12, progress=False)
+    assert {"cases", "kgvsf", "persistence", "climatology", "skill_vs_persistence"} <= set(
+        table.columns)
+    assert (table[["kgvsf", "persistence", "climatology"]] >= 0).all().all()
+    assert table["cases"].sum() <= 12
+    resp = scenario_response(model, 21, size="tiny")
+    assert resp["true_change"] < 0  # the simulator: drought lowers NDVI of rain-fed crops
+    assert -1 <= resp["correlation"] <= 1 and 0 <= resp["same_sign_share"] <= 1
