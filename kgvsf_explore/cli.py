@@ -122,7 +122,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
                      f"kgvsf make-sample)")
     desc = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
-    (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes
+        (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
     print(f"{args.objective}: best validation loss {result.best_val:.4f} after {result.steps} "
           f"steps in {result.seconds:.0f} s -> {result.out_dir}")
     return 0

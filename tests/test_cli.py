@@ -62,3 +62,19 @@ def test_shipped_sample_opens_and_validates() -> None:
     assert cube.ds.attrs["kgvsf_seed"] == 42
     assert cube.shape["y"] == cube.shape["x"] == 128
     assert set(cube.fields.crop_type) == set(kx.schema.CROP_CLASSES.values())
+
+
+def test_pretrain_then_forecast_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    assert main(["pretrain", "--objective", "kgvsf", "--preset", "tiny", "--worlds", "13",
+                 "--world-size", "tiny", "--out", str(out), "--quiet"]) == 0
+    assert (out / "model.safetensors").is_file() and (out / "training_data.json").is_file()
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) >= 3
+    main(["make-sample", "--seed", "14", "--size", "tiny", "--out", str(tmp_path / "c"),
+          "--quiet"])
+    assert main(["forecast", "--cube", str(tmp_path / "c"), "--weights", str(out), "--start",
+                 "2022-05-01", "--horizons", "3,33", "--out", str(tmp_path / "f.zarr"),
+                 "--quiet"]) == 0
+    f = xr.open_zarr(tmp_path / "f.zarr")
+    assert list(f.horizon.values) == [3, 33] and bool(np.isfinite(f.ndvi).all())
