@@ -58,14 +58,12 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import math
 import numbers
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -80,6 +78,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from . import schema
+from ._atomic import atomic_write
 from .errors import ScenarioClipWarning, ScenarioError
 
 __all__ = [
@@ -684,20 +683,7 @@ class Scenario:
         text = json.dumps(self.to_dict(), indent=2) + "\n"
         if path is None:
             return text
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, text)
         return text
 
     # -- algebra and display ---------------------------------------------------------------------

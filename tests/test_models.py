@@ -110,7 +110,7 @@ def test_encode_once_matches_training_path(batch: dict, objective: str) -> None:
         preds = []
         for i in range(batch["images"].shape[0]):
             ti, k = int(batch["t_index"][i]), int(batch["k"][i])
-            sub = KGVSF.repeat_state(_select(state, i), 1)
+            sub = state.select(i)
             future = batch["drivers"][i : i + 1, ti + 1 : ti + 1 + k]
             preds.append(model.forecast(sub, future, [k])[:, 0])
         pred = torch.cat(preds)
@@ -118,15 +118,6 @@ def test_encode_once_matches_training_path(batch: dict, objective: str) -> None:
         m = batch["target_mask"].unsqueeze(1).float()
         fast = (((model.norm_images(pred) - target) ** 2) * m).sum() / (m.sum() * pred.shape[1])
     assert torch.allclose(fast, loss_train, rtol=1e-4)
-
-
-def _select(state, i: int):
-    from kgvsf_explore.models import ContextState
-
-    h, c = state.lstm_state
-    return ContextState(state.tokens[i : i + 1], state.inputs[i : i + 1], state.valid[i : i + 1],
-                        (h[:, i : i + 1], c[:, i : i + 1]), state.h_t[i : i + 1],
-                        state.doy_t[i : i + 1], state.objective)
 
 
 def test_scenarios_share_one_context(batch: dict) -> None:

@@ -12,7 +12,6 @@ pixels where every method has a prediction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,7 +85,7 @@ def forecast_skill(
             state = model.encode_context(batch)
             preds = []
             for i, s in enumerate(chunk):
-                sub = _select(state, i)
+                sub = state.select(i)
                 fut = batch["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
                 preds.append(model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy())
         for s, pred in zip(chunk, preds):
@@ -131,11 +130,3 @@ def forecast_skill(
     table.index = table.index.astype(str)
     return table.rename(columns={"model": model.objective})
 
-
-def _select(state: Any, i: int) -> Any:
-    from ..models.kgvsf import ContextState
-
-    h, c = state.lstm_state
-    return ContextState(state.tokens[i:i + 1], state.inputs[i:i + 1], state.valid[i:i + 1],
-                        (h[:, i:i + 1], c[:, i:i + 1]), state.h_t[i:i + 1],
-                        state.doy_t[i:i + 1], state.objective)

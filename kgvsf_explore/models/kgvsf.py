@@ -57,6 +57,14 @@ class ContextState:
     doy_t: torch.Tensor
     objective: str
 
+    def select(self, i: int) -> ContextState:
+        """The state of sample ``i`` alone (batch of one)."""
+        h, c = self.lstm_state
+        one = slice(i, i + 1)
+        return ContextState(self.tokens[one], self.inputs[one], self.valid[one],
+                            (h[:, one], c[:, one]), self.h_t[one], self.doy_t[one],
+                            self.objective)
+
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over pixels where ``mask`` is True (``mask`` lacks the band axis)."""
