@@ -45,6 +45,20 @@ def _whatif(args: argparse.Namespace) -> int:
     table = effect_by_crop(base, scen, args.start, args.end)
     print(f"true effect from the simulator, {args.start or 'start'} to {args.end or 'end'}:")
     print(table.to_string())
+    weights = getattr(args, "weights", None)
+    if weights is not None:
+        from .evaluation import forecast_vs_truth
+        from .weights import load_model
+
+        model, sha = load_model(None if weights == "shipped" else weights)
+        start = args.start or str(base.time.values[0])[:10]
+        print(f"\nKG-VSF forecast from {start} (weights {sha[:12]}) vs the simulator, "
+              "mean NDVI change per crop:")
+        vs = forecast_vs_truth(model, base, scen, scenario, start)
+        print(vs.to_string())
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            vs.to_csv(Path(args.out) / "forecast_vs_truth.csv")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -87,8 +101,11 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"== the shipped sample cube: {cube}")
     _info(argparse.Namespace(cube=cube))
     print("\n== what if: the simulator's true answer")
+    from .weights import default_weights
+
+    weights = "shipped" if (default_weights() / "model.safetensors").is_file() else None
     return _whatif(argparse.Namespace(cube=cube, scenario=scenario, start=args.start,
-                                      end=args.end, out=args.out))
+                                      end=args.end, out=args.out, weights=weights))
 
 
 def _cubes(args: argparse.Namespace) -> list:
@@ -190,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="first date of the summary window")
     p.add_argument("--end", help="last date of the summary window")
     p.add_argument("--out", help="folder for the CSV table and PNG figure")
+    p.add_argument("--weights", help="also forecast with these weights ('shipped' for ours)")
     p.set_defaults(func=_whatif)
 
     p = sub.add_parser("pretrain", help="pretrain KG-VSF or a baseline objective")

@@ -1,6 +1,12 @@
 """Evaluation of trained weights: forecast skill and the what-if (causality) check."""
 
 from .skill import HORIZON_EDGES, forecast_skill
-from .whatif import drought_scenario, scenario_response
+from .whatif import drought_scenario, forecast_vs_truth, scenario_response
 
-__all__ = ["HORIZON_EDGES", "drought_scenario", "forecast_skill", "scenario_response"]
+__all__ = [
+    "HORIZON_EDGES",
+    "drought_scenario",
+    "forecast_skill",
+    "forecast_vs_truth",
+    "scenario_response",
+]
