@@ -103,3 +103,15 @@ def test_skill_table_and_scenario_response(cube: Cube, model: KGVSF) -> None:
     resp = scenario_response(model, 21, size="tiny")
     assert resp["true_change"] < 0  # the simulator: drought lowers NDVI of rain-fed crops
     assert -1 <= resp["correlation"] <= 1 and 0 <= resp["same_sign_share"] <= 1
+
+
+def test_forecast_vs_truth_table(model: KGVSF) -> None:
+    from kgvsf_explore.evaluation import drought_scenario, forecast_vs_truth
+
+    base, _ = make_world(seed=22, size="tiny")
+    scen = drought_scenario(pd.Timestamp("2022-06-30"), 40)
+    cf, _ = make_world(seed=22, size="tiny", scenario=scen)
+    table = forecast_vs_truth(model, base, cf, scen, "2022-06-30", horizons=(10, 40))
+    assert {"true_change", "forecast_change", "date"} <= set(table.columns)
+    assert set(table.index.get_level_values("k")) <= set(range(5, 46))
+    assert table.loc["corn", "true_change"].min() < 0
