@@ -109,12 +109,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _cubes(args: argparse.Namespace) -> list:
+    import numpy as np
+
     from .cube import Cube, open_cube
-    from .world import make_world
+    from .world import SIZES, make_world
+    from .world.variants import random_weather_scenario
 
     cubes = [open_cube(c) for c in args.cube or []]
     for seed in _ints(args.worlds):
         cubes.append(Cube(make_world(seed=seed, size=args.world_size)[0]))
+        rng = np.random.default_rng([seed, 7919])
+        for _ in range(args.weather_variants):
+            scen = random_weather_scenario(rng, SIZES[args.world_size][1])
+            cubes.append(Cube(make_world(seed=seed, size=args.world_size, scenario=scen)[0]))
     if not cubes:
         raise ValueError("give training data: --cube PATH (repeatable) and/or --worlds 1,2,3")
     return cubes
@@ -137,7 +144,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     parts = [str(c) for c in args.cube or []]
     if args.worlds:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
-                     f"kgvsf make-sample)")
+                     f"kgvsf make-sample), {args.weather_variants} random-weather variant(s) "
+                     "of each")
     desc = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes
         (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
@@ -217,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cube", action="append", help="training cube (repeatable)")
     p.add_argument("--worlds", help="seeds of sample worlds to simulate and train on: 1,2,3")
     p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
+    p.add_argument("--weather-variants", type=int, default=0,
+                   help="per world, also train on N re-runs under random weather what-ifs")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")

@@ -159,3 +159,18 @@ def test_shipped_sample_regenerates_bit_for_bit(tmp_path: Path) -> None:
     shipped = sample_path()
     made = write_world(tmp_path / "sample", seed=SHIPPED_SEED, size=SHIPPED_SIZE)
     assert _tree_digest(made) == _tree_digest(shipped)
+
+
+def test_random_weather_variants_are_valid_and_seeded() -> None:
+    import pandas as pd
+
+    from kgvsf_explore.world.variants import random_weather_scenario
+
+    a = random_weather_scenario(np.random.default_rng([5, 1]), (2021, 2022))
+    b = random_weather_scenario(np.random.default_rng([5, 1]), (2021, 2022))
+    assert a == b and 2 <= len(a.changes) <= 8
+    for change in a.changes:
+        assert pd.Timestamp(change.start).month in range(4, 10)
+        assert change.variable in ("prcp", "tmax", "tmin")
+    ds, _ = make_world(seed=SEED, size="tiny", scenario=a)  # the simulator accepts it
+    assert json.loads(ds.attrs["kgvsf_scenario"])["name"] == "random-weather"
