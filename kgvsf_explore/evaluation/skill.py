@@ -42,6 +42,7 @@ def forecast_skill(
     seed: int = 0,
     year: int | None = None,
     batch_size: int = 16,
+    months: Sequence[int] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """MSE of the model, persistence and climatology per horizon bin on one cube.
@@ -57,6 +58,9 @@ def forecast_skill(
     year
         Calendar year the forecast dates are drawn from (default: the cube's last year);
         climatology uses the other years.
+    months
+        Keep only cases whose target date falls in these months (e.g. ``range(4, 11)`` for the
+        growing season, where snow does not dominate the errors).
 
     Returns
     -------
@@ -117,8 +121,11 @@ def forecast_skill(
             err = {name: float(np.mean((p[:, ok] - truth[:, ok]) ** 2))
                    for name, p in (("model", pred), ("persistence", persist),
                                    ("climatology", clim))}
-            rows.append({"k": s.k, **err})
+            month = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).month
+            rows.append({"k": s.k, "month": month, **err})
     df = pd.DataFrame(rows)
+    if months is not None and not df.empty:
+        df = df[df["month"].isin(list(months))]
     if df.empty:
         raise ValueError("no test case had pixels that every method could predict")
     df["horizon"] = pd.cut(df["k"], list(HORIZON_EDGES))
