@@ -141,6 +141,7 @@ def _save_tensors(
     # own, contiguous CPU copies: safetensors refuses shared or strided storage
     cpu = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     st.save_file(cpu, str(part), metadata=metadata)
+    os.chmod(part, 0o644)  # safetensors creates 0600 files; weights are meant to be shared
     _fsync(part)
     os.replace(part, path)
 
