@@ -2,7 +2,7 @@
 # Regenerate the shipped weights data_samples/weights/kgvsf-small and their model card:
 # pretrain KG-VSF (and, for comparison, SM-VSF: forecasting without weather) with the `small`
 # preset on three simulated worlds, then evaluate both on a world whose seed no training used.
-# About 35 minutes on 2 CPU cores (two 10-20 minute trainings, 5 minutes of evaluation);
+# About 35 minutes on 2 CPU cores; extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/kgvsf ] || bash scripts/setup.sh
