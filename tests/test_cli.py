@@ -76,5 +76,5 @@ def test_pretrain_then_forecast_end_to_end(tmp_path: Path) -> None:
     assert main(["forecast", "--cube", str(tmp_path / "c"), "--weights", str(out), "--start",
                  "2022-05-01", "--horizons", "3,33", "--out", str(tmp_path / "f.zarr"),
                  "--quiet"]) == 0
-    f = xr.open_zarr(tmp_path / "f.zarr")
+    f = xr.open_zarr(tmp_path / "f.zarr", consolidated=False)
     assert list(f.horizon.values) == [3, 33] and bool(np.isfinite(f.ndvi).all())

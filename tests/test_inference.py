@@ -88,7 +88,7 @@ def test_forecast_cli_writes_zarr(tmp_path: Path, model: KGVSF) -> None:
                "2022-06-20", "--horizons", "5,15", "--bbox", bbox, "--scenario", str(scen),
                "--out", str(tmp_path / "f.zarr"), "--quiet"])
     assert rc == 0
-    out = xr.open_zarr(tmp_path / "f.zarr")
+    out = xr.open_zarr(tmp_path / "f.zarr", consolidated=False)
     assert out.reflectance.dims == ("horizon", "band", "y", "x")
     assert out.attrs["weights_sha256"] and json.loads(out.attrs["scenarios"])[0]["name"] == "dry"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".f.zarr")]
