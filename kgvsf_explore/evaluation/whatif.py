@@ -13,6 +13,7 @@ from ..inference.region import forecast_region
 from ..models.kgvsf import KGVSF
 from ..scenario import Scenario
 from ..world import make_world
+from ..world.whatif import ndvi_of
 
 #: Crops whose canopy depends on rain (all but the non-crop class; winter wheat is harvested by
 #: July, so the check uses corn, soybean and grassland).
@@ -28,8 +29,7 @@ def drought_scenario(t: pd.Timestamp, horizon: int, warming: float = 3.0) -> Sce
 
 
 def _true_ndvi(ds, date) -> np.ndarray:
-    nir, red = ds["B08_true"].sel(time=date), ds["B04_true"].sel(time=date)
-    return ((nir - red) / (nir + red)).values
+    return ndvi_of(ds).sel(time=date).values
 
 
 def forecast_vs_truth(

@@ -29,7 +29,8 @@ def counterfactual(ds: xr.Dataset, scenario) -> xr.Dataset:
     return cf
 
 
-def _ndvi(ds: xr.Dataset, truth: bool = True) -> xr.DataArray:
+def ndvi_of(ds: xr.Dataset, truth: bool = True) -> xr.DataArray:
+    """NDVI of a sample-world dataset: of the cloud-free truth (default) or of the observations."""
     nir = ds[schema.truth_name("B08") if truth else "B08"]
     red = ds[schema.truth_name("B04") if truth else "B04"]
     return (nir - red) / (nir + red)
@@ -48,8 +49,8 @@ def effect_by_crop(
         One row per crop type: baseline and scenario means and their difference.
     """
     window = slice(start, end)
-    nd_b = _ndvi(base).sel(time=window)
-    nd_s = _ndvi(scen).sel(time=window)
+    nd_b = ndvi_of(base).sel(time=window)
+    nd_s = ndvi_of(scen).sel(time=window)
     sm_b = base[schema.SOIL_MOISTURE].sel(day=window)
     sm_s = scen[schema.SOIL_MOISTURE].sel(day=window)
     legend = schema.legend_from_attrs(base[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
@@ -75,7 +76,7 @@ def effect_by_crop(
 
 def ndvi_series_by_crop(ds: xr.Dataset, truth: bool = True) -> xr.DataArray:
     """Mean NDVI per crop type and image date, ``(crop_type, time)`` with crop names."""
-    nd = _ndvi(ds, truth)
+    nd = ndvi_of(ds, truth)
     legend = schema.legend_from_attrs(ds[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
     series = [nd.where(ds[schema.CROP_TYPE] == c).mean(("y", "x")) for c in legend]
     out = xr.concat(series, dim="crop_type").assign_coords(crop_type=list(legend.values()))
