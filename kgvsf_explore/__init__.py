@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "Sampler": "kgvsf_explore.cube",
     "Sample": "kgvsf_explore.cube",
     "drivers_on_pixels": "kgvsf_explore.cube",
+    "Forecaster": "kgvsf_explore.forecaster",
     "Scenario": "kgvsf_explore.scenario",
     "Change": "kgvsf_explore.scenario",
     "make_world": "kgvsf_explore.world",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ScenarioClipWarning,
         ScenarioError,
     )
+    from .forecaster import Forecaster
     from .scenario import Change, Scenario
     from .world import WorldSpec, make_world, write_world
 

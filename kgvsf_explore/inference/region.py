@@ -39,6 +39,17 @@ def _origins(start: int, length: int, tile: int, total: int) -> list[int]:
     return sorted(set(min(o, total - tile) for o in out))
 
 
+def region_slices(cube: Cube, bbox: Sequence[float] | None) -> tuple[slice, slice]:
+    """Pixel row/column slices of ``bbox`` (cube CRS) inside the cube (all of it when None)."""
+    ds = cube.ds
+    if bbox is None:
+        return slice(0, ds.sizes[schema.Y_DIM]), slice(0, ds.sizes[schema.X_DIM])
+    sub = cube.sel_bbox(*bbox, require_valid=False).ds
+    r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == sub[schema.Y_DIM].values[0])[0])
+    c0 = int(np.flatnonzero(ds[schema.X_DIM].values == sub[schema.X_DIM].values[0])[0])
+    return slice(r0, r0 + sub.sizes[schema.Y_DIM]), slice(c0, c0 + sub.sizes[schema.X_DIM])
+
+
 def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
     """The cube's drivers under ``scenario`` (stored layout if possible, else pixel grid)."""
     if scenario is None:
@@ -135,11 +146,7 @@ def forecast_region(
                          "shorter horizon")
     ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
     if bbox is not None:
-        sub = cube.sel_bbox(*bbox, require_valid=False).ds
-        r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == sub[schema.Y_DIM].values[0])[0])
-        c0 = int(np.flatnonzero(ds[schema.X_DIM].values == sub[schema.X_DIM].values[0])[0])
-        rows = slice(r0, r0 + sub.sizes[schema.Y_DIM])
-        cols = slice(c0, c0 + sub.sizes[schema.X_DIM])
+        rows, cols = region_slices(cube, bbox)
     rows = rows or slice(0, ny)
     cols = cols or slice(0, nx)
     r_or = _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)

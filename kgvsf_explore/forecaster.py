@@ -1,0 +1,300 @@
+"""A friendly front door to KG-VSF: forecast a region, compare scenarios, embed pixels.
+
+:class:`Forecaster` wraps a :class:`~kgvsf_explore.models.kgvsf.KGVSF` and the id of its weights
+so that a notebook needs one object for region forecasts
+(:func:`~kgvsf_explore.inference.region.forecast_region`), scenario difference maps and per-pixel
+embeddings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from . import schema
+from .cube.cube import Cube
+from .errors import KGVSFError
+from .inference.region import (
+    _context_batch,
+    _origins,
+    _tile_drivers,
+    forecast_region,
+    region_slices,
+)
+from .models.kgvsf import KGVSF
+
+
+class Forecaster:
+    """KG-VSF weights ready to forecast, compare scenarios and embed a :class:`Cube`.
+
+    Parameters
+    ----------
+    model
+        A :class:`~kgvsf_explore.models.kgvsf.KGVSF` (put in eval mode here).
+    weights_id
+        The SHA-256 of the weights, recorded in the attrs of every output.
+
+    Examples
+    --------
+    >>> from kgvsf_explore.forecaster import Forecaster
+    >>> fc = Forecaster.from_pretrained()          # doctest: +SKIP
+    >>> out = fc.forecast(cube, "2022-07-01", horizons=(5, 15, 30))  # doctest: +SKIP
+    >>> out.ndvi.sel(horizon=15).plot()            # doctest: +SKIP
+    >>> emb = fc.embed(cube, "2022-07-01")          # doctest: +SKIP
+    >>> emb.dims                                    # doctest: +SKIP
+    ('feature', 'y', 'x')
+    """
+
+    def __init__(self, model: KGVSF, weights_id: str = "") -> None:
+        self.model = model.eval()
+        self.weights_id = weights_id
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None,
+                        device: Any = "cpu") -> Forecaster:
+        """Load a checkpoint folder (default: the shipped ``kgvsf-small`` weights).
+
+        Parameters
+        ----------
+        path
+            A checkpoint folder (safetensors + JSON config); None for the shipped weights.
+        device
+            Torch device to load onto.
+
+        Returns
+        -------
+        Forecaster
+
+        Examples
+        --------
+        >>> fc = Forecaster.from_pretrained()   # doctest: +SKIP
+        >>> fc                                   # doctest: +SKIP
+        Forecaster(objective='kgvsf', tile=32, horizons=1..60 days, weights=3f2a9c1b0d4e)
+        """
+        from .weights import load_model
+
+        model, sha = load_model(path, device=device)
+        return cls(model, sha)
+
+    @property
+    def cfg(self) -> Any:
+        """The model configuration."""
+        return self.model.cfg
+
+    def __repr__(self) -> str:
+        cfg = self.model.cfg
+        sha = self.weights_id[:12] if self.weights_id else "untracked"
+        return (f"Forecaster(objective={self.model.objective!r}, tile={cfg.tile}, "
+                f"horizons={cfg.k_min}..{cfg.k_max} days, weights={sha})")
+
+    # ------------------------------------------------------------------------------ forecast
+    def forecast(
+        self,
+        cube: Cube,
+        start: Any,
+        horizons: Sequence[int] = (5, 15, 30),
+        scenario: Any = None,
+        *,
+        bbox: Sequence[float] | None = None,
+        progress: bool = True,
+    ) -> xr.Dataset:
+        """Forecast reflectance and NDVI ``k`` days after the last image on or before ``start``.
+
+        Parameters
+        ----------
+        cube
+            The cube to forecast.
+        start
+            Forecast date; ``t`` is the last image on or before it.
+        horizons
+            Days ahead, within the model's ``[k_min, k_max]``.
+        scenario
+            None (observed weather), one :class:`~kgvsf_explore.scenario.Scenario`, or a list
+            of them (None in the list is the observed weather; adds a ``scenario`` dimension).
+        bbox
+            ``(xmin, ymin, xmax, ymax)`` in the cube's CRS; default the whole cube.
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``reflectance`` ``([scenario,] horizon, band, y, x)`` and ``ndvi``, as
+            :func:`~kgvsf_explore.inference.region.forecast_region` returns.
+
+        Examples
+        --------
+        >>> from kgvsf_explore.scenario import Scenario
+        >>> dry = Scenario.parse("prcp =0", name="dry")                      # doctest: +SKIP
+        >>> out = fc.forecast(cube, "2022-07-01", (15,), [None, dry])        # doctest: +SKIP
+        >>> list(out.scenario.values)                                        # doctest: +SKIP
+        ['observed', 'dry']
+        """
+        return forecast_region(self.model, cube, start, horizons, scenario, bbox=bbox,
+                               progress=progress, weights_id=self.weights_id)
+
+    @staticmethod
+    def compare(baseline: xr.Dataset, scenario: xr.Dataset | None = None,
+                var: str = "ndvi") -> xr.DataArray:
+        """Difference maps: scenario minus baseline.
+
+        Parameters
+        ----------
+        baseline
+            A forecast. When ``scenario`` is None it must carry a ``scenario`` dimension: each
+            scenario is then compared with the one named ``"observed"`` (else the first).
+        scenario
+            A second forecast on the same grid and horizons; the result is
+            ``scenario[var] - baseline[var]``.
+        var
+            The variable to compare (``"ndvi"`` or ``"reflectance"``).
+
+        Returns
+        -------
+        xarray.DataArray
+            The differences; attrs ``subtracted`` name what was subtracted.
+
+        Examples
+        --------
+        >>> out = fc.forecast(cube, "2022-07-01", (15,), [None, dry])   # doctest: +SKIP
+        >>> d = Forecaster.compare(out)                                 # doctest: +SKIP
+        >>> list(d.scenario.values)                                     # doctest: +SKIP
+        ['dry']
+        """
+        if var not in baseline:
+            raise KGVSFError(f"the forecast has no variable {var!r}")
+        if scenario is None:
+            if "scenario" not in baseline.dims:
+                raise KGVSFError("compare needs two forecasts, or one with a 'scenario' "
+                                 "dimension")
+            names = [str(n) for n in baseline["scenario"].values]
+            ref = "observed" if "observed" in names else names[0]
+            base = baseline[var].sel(scenario=ref, drop=True)
+            others = [n for n in names if n != ref] or names
+            diff = baseline[var].sel(scenario=others) - base
+            subtracted = f"scenario {ref!r}"
+        else:
+            if var not in scenario:
+                raise KGVSFError(f"the scenario forecast has no variable {var!r}")
+            diff = scenario[var] - baseline[var]
+            subtracted = "baseline"
+        attrs = {k: v for k, v in baseline[var].attrs.items() if k == "grid_mapping"}
+        attrs.update({"long_name": f"{var} difference (scenario minus baseline)",
+                      "subtracted": subtracted, "t": baseline.attrs.get("t", "")})
+        return diff.rename(f"{var}_difference").assign_attrs(attrs)
+
+    # ------------------------------------------------------------------------------ embed
+    def embed(self, cube: Cube, start: Any, *, bbox: Sequence[float] | None = None,
+              batch_size: int = 16, progress: bool = True) -> xr.DataArray:
+        """Per-pixel embeddings at the last image on or before ``start``.
+
+        The context is the ``model.cfg.context`` images up to ``t`` (the last of them) with the
+        observed tile-mean drivers through ``t``; the embedding is the last context position
+        of :meth:`KGVSF.embed` (sequence token broadcast to its pixels + per-pixel decoder
+        features). Overlapping tiles are averaged.
+
+        Parameters
+        ----------
+        cube
+            The cube.
+        start
+            Date; nothing after the last image on or before it is read.
+        bbox
+            ``(xmin, ymin, xmax, ymax)`` in the cube's CRS; default the whole cube.
+        batch_size
+            Tiles per forward pass.
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(feature, y, x)`` float32 with the cube's coordinates, attrs ``t`` and
+            ``weights_sha256``.
+
+        Examples
+        --------
+        >>> emb = fc.embed(cube, "2022-07-01")           # doctest: +SKIP
+        >>> from kgvsf_explore.embeddings import pca_rgb
+        >>> pca_rgb(emb).plot.imshow()                   # doctest: +SKIP
+        """
+        model, cfg, ds = self.model, self.model.cfg, cube.ds
+        missing = [b for b in cfg.bands if b not in ds]
+        if missing:
+            raise KGVSFError(f"the cube lacks the bands {missing} the model was trained on")
+        times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
+        days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
+        start = pd.Timestamp(start)
+        n_ctx = int((times <= start).sum())
+        if n_ctx == 0:
+            raise KGVSFError(f"no image on or before {start.date()}; the cube starts "
+                             f"{times[0].date()}")
+        t = times[n_ctx - 1]
+        ctx_times = times[max(0, n_ctx - cfg.context):n_ctx]
+        t_day, first_day = days.get_loc(t), days.get_loc(ctx_times[0])
+        ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
+        rows, cols = region_slices(cube, bbox)
+        windows = [(r, c) for r in _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
+                   for c in _origins(cols.start, cols.stop - cols.start, cfg.tile, nx)]
+        names = list(cfg.drivers)
+        observed = ds[list(cube.driver_names)]
+        tsel = {schema.TIME_DIM: slice(n_ctx - len(ctx_times), n_ctx)}
+        offsets = np.array([(d - t).days for d in ctx_times], dtype=np.int64)
+        doy = np.array([d.day_of_year for d in ctx_times], dtype=np.int64)
+        pad = cfg.context - len(ctx_times)
+        device = next(model.parameters()).device
+        ny_r, nx_r = rows.stop - rows.start, cols.stop - cols.start
+        acc: np.ndarray | None = None
+        cnt = np.zeros((ny_r, nx_r), dtype="float64")
+        for b0 in tqdm(range(0, len(windows), batch_size), desc="embedding", unit="batch",
+                       disable=not progress):
+            chunk = windows[b0:b0 + batch_size]
+            imgs, masks, ctx_drv = [], [], []
+            for r, c in chunk:
+                win = {schema.Y_DIM: slice(r, r + cfg.tile),
+                       schema.X_DIM: slice(c, c + cfg.tile)}
+                arr = np.stack([ds[bnd].isel({**tsel, **win}).values for bnd in cfg.bands],
+                               axis=1)
+                valid = np.isfinite(arr).all(axis=1)
+                if schema.CLOUD_MASK in ds:
+                    valid &= ~ds[schema.CLOUD_MASK].isel({**tsel, **win}).values.astype(bool)
+                imgs.append(np.nan_to_num(arr, nan=0.0))
+                masks.append(valid)
+                ctx_drv.append(_tile_drivers(observed, ds, win[schema.Y_DIM],
+                                             win[schema.X_DIM], first_day, t_day, names))
+            batch = _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_day - first_day)
+            with torch.no_grad():
+                batch = {k: v.to(device) for k, v in batch.items()}
+                out = model.embed(batch)[:, -1].float().cpu().numpy()  # (B, F, H, W)
+            if acc is None:
+                acc = np.zeros((out.shape[1], ny_r, nx_r), dtype="float64")
+            for i, (r, c) in enumerate(chunk):
+                rr = slice(max(r, rows.start), min(r + cfg.tile, rows.stop))
+                cc = slice(max(c, cols.start), min(c + cfg.tile, cols.stop))
+                src = (slice(rr.start - r, rr.stop - r), slice(cc.start - c, cc.stop - c))
+                dst = (slice(rr.start - rows.start, rr.stop - rows.start),
+                       slice(cc.start - cols.start, cc.stop - cols.start))
+                acc[(slice(None),) + dst] += out[i][(slice(None),) + src]
+                cnt[dst] += 1
+        assert acc is not None
+        emb = (acc / cnt).astype("float32")
+        coords: dict[str, Any] = {
+            "feature": np.arange(emb.shape[0]),
+            schema.Y_DIM: ds[schema.Y_DIM].values[rows],
+            schema.X_DIM: ds[schema.X_DIM].values[cols],
+        }
+        if schema.GRID_MAPPING in ds:
+            coords[schema.GRID_MAPPING] = ds[schema.GRID_MAPPING].variable
+        attrs = {"long_name": "KG-VSF per-pixel embedding", "t": str(t.date()),
+                 "weights_sha256": self.weights_id, "model": f"KG-VSF ({model.objective})"}
+        if schema.GRID_MAPPING in ds:
+            attrs["grid_mapping"] = schema.GRID_MAPPING
+        return xr.DataArray(emb, dims=("feature", schema.Y_DIM, schema.X_DIM), coords=coords,
+                            name="embedding", attrs=attrs)
