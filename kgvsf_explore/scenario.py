@@ -664,6 +664,44 @@ class Scenario:
         except ScenarioError as err:
             raise ScenarioError(f"{where}: {err}") from None
 
+    # -- named constructors for the common cases --------------------------------------------------
+
+    @classmethod
+    def dry_spell(cls, start: Any, end: Any, rain_scale: float = 0.0, *, region: Any = None,
+                  region_crs: Any = None, name: str = "dry spell") -> Scenario:
+        """Rain multiplied by ``rain_scale`` (default: no rain at all) from ``start`` to ``end``.
+
+        Examples
+        --------
+        >>> Scenario.dry_spell("2022-07-01", "2022-07-31").changes[0].op
+        'scale'
+        """
+        return cls((Change("prcp", "scale", rain_scale, start, end, region, region_crs),),
+                   name=name)
+
+    @classmethod
+    def heat_wave(cls, start: Any, end: Any, delta: float = 5.0, *, region: Any = None,
+                  region_crs: Any = None, name: str = "heat wave") -> Scenario:
+        """``tmax + delta`` and ``tmin + delta / 2`` (nights warm less), ``start`` to ``end``."""
+        return cls((Change("tmax", "offset", delta, start, end, region, region_crs),
+                    Change("tmin", "offset", delta / 2, start, end, region, region_crs)),
+                   name=name)
+
+    @classmethod
+    def warming(cls, delta: float, start: Any = None, end: Any = None, *,
+                name: str = "") -> Scenario:
+        """Uniform warming: ``tmax`` and ``tmin`` + ``delta`` degC (whole period by default)."""
+        return cls((Change("tmax", "offset", delta, start, end),
+                    Change("tmin", "offset", delta, start, end)),
+                   name=name or f"+{_fmt_num(delta)} degC")
+
+    @classmethod
+    def rain_scaled(cls, factor: float, start: Any = None, end: Any = None, *,
+                    name: str = "") -> Scenario:
+        """Rain multiplied by ``factor`` (whole period by default)."""
+        return cls((Change("prcp", "scale", factor, start, end),),
+                   name=name or f"rain x{_fmt_num(factor)}")
+
     # -- serialisation ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -642,3 +642,22 @@ def test_scenario_validation():
         Scenario((), name=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Scenario.parse("tmax +1") & 3  # noqa: B018
+
+
+def test_named_constructors(fake_ds) -> None:
+    dry = Scenario.dry_spell("2021-04-01", "2021-04-30")
+    heat = Scenario.heat_wave("2021-04-10", "2021-04-20", delta=6.0)
+    warm = Scenario.warming(2.0)
+    wet = Scenario.rain_scaled(1.5)
+    for s in (dry, heat, warm, wet):
+        assert Scenario.from_dict(s.to_dict()) == s
+    both = (dry & heat).apply(fake_ds)
+    day = "2021-04-15"
+    assert float(both["prcp"].sel(day=day).max()) == 0.0
+    np.testing.assert_allclose(both["tmax"].sel(day=day), fake_ds["tmax"].sel(day=day) + 6.0,
+                               rtol=1e-6)
+    np.testing.assert_allclose(both["tmin"].sel(day=day), fake_ds["tmin"].sel(day=day) + 3.0,
+                               rtol=1e-6)
+    out = warm.apply(fake_ds)
+    np.testing.assert_allclose(out["tmax"], fake_ds["tmax"] + 2.0, rtol=1e-6)
+    assert warm.name == "+2.0 degC" and wet.name == "rain x1.5"
