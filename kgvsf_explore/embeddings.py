@@ -7,9 +7,8 @@ scikit-learn needed).
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from . import schema
+from ._atomic import atomic_write
 from .errors import KGVSFError
 
 FEATURE_DIM = "feature"
@@ -197,14 +197,6 @@ def to_geoparquet(gdf: Any, path: str | os.PathLike) -> Path:
     >>> to_geoparquet(gdf, "fields.parquet")   # doctest: +SKIP
     PosixPath('fields.parquet')
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        gdf.to_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    buffer = io.BytesIO()
+    gdf.to_parquet(buffer)
+    return atomic_write(path, buffer.getvalue())

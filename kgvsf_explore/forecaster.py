@@ -13,21 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
 from . import schema
 from .cube.cube import Cube
 from .errors import KGVSFError
-from .inference.region import (
-    _context_batch,
-    _origins,
-    _tile_drivers,
-    forecast_region,
-    region_slices,
-)
+from .inference.region import forecast_region
+from .inference.tiles import Stitcher, context_batches, plan_tiles
 from .models.kgvsf import KGVSF
 
 
@@ -225,66 +218,18 @@ class Forecaster:
         >>> from kgvsf_explore.embeddings import pca_rgb
         >>> pca_rgb(emb).plot.imshow()                   # doctest: +SKIP
         """
-        model, cfg, ds = self.model, self.model.cfg, cube.ds
-        missing = [b for b in cfg.bands if b not in ds]
-        if missing:
-            raise KGVSFError(f"the cube lacks the bands {missing} the model was trained on")
-        times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
-        days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
-        start = pd.Timestamp(start)
-        n_ctx = int((times <= start).sum())
-        if n_ctx == 0:
-            raise KGVSFError(f"no image on or before {start.date()}; the cube starts "
-                             f"{times[0].date()}")
-        t = times[n_ctx - 1]
-        ctx_times = times[max(0, n_ctx - cfg.context):n_ctx]
-        t_day, first_day = days.get_loc(t), days.get_loc(ctx_times[0])
-        ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
-        rows, cols = region_slices(cube, bbox)
-        windows = [(r, c) for r in _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
-                   for c in _origins(cols.start, cols.stop - cols.start, cfg.tile, nx)]
-        names = list(cfg.drivers)
-        observed = ds[list(cube.driver_names)]
-        tsel = {schema.TIME_DIM: slice(n_ctx - len(ctx_times), n_ctx)}
-        offsets = np.array([(d - t).days for d in ctx_times], dtype=np.int64)
-        doy = np.array([d.day_of_year for d in ctx_times], dtype=np.int64)
-        pad = cfg.context - len(ctx_times)
+        model, ds = self.model, cube.ds
+        plan = plan_tiles(cube, model.cfg, start, bbox=bbox)
+        stitch = Stitcher(plan)
         device = next(model.parameters()).device
-        ny_r, nx_r = rows.stop - rows.start, cols.stop - cols.start
-        acc: np.ndarray | None = None
-        cnt = np.zeros((ny_r, nx_r), dtype="float64")
-        for b0 in tqdm(range(0, len(windows), batch_size), desc="embedding", unit="batch",
-                       disable=not progress):
-            chunk = windows[b0:b0 + batch_size]
-            imgs, masks, ctx_drv = [], [], []
-            for r, c in chunk:
-                win = {schema.Y_DIM: slice(r, r + cfg.tile),
-                       schema.X_DIM: slice(c, c + cfg.tile)}
-                arr = np.stack([ds[bnd].isel({**tsel, **win}).values for bnd in cfg.bands],
-                               axis=1)
-                valid = np.isfinite(arr).all(axis=1)
-                if schema.CLOUD_MASK in ds:
-                    valid &= ~ds[schema.CLOUD_MASK].isel({**tsel, **win}).values.astype(bool)
-                imgs.append(np.nan_to_num(arr, nan=0.0))
-                masks.append(valid)
-                ctx_drv.append(_tile_drivers(observed, ds, win[schema.Y_DIM],
-                                             win[schema.X_DIM], first_day, t_day, names))
-            batch = _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_day - first_day)
+        for chunk, batch in context_batches(plan, batch_size, progress=progress,
+                                            desc="embedding"):
             with torch.no_grad():
                 batch = {k: v.to(device) for k, v in batch.items()}
                 out = model.embed(batch)[:, -1].float().cpu().numpy()  # (B, F, H, W)
-            if acc is None:
-                acc = np.zeros((out.shape[1], ny_r, nx_r), dtype="float64")
-            for i, (r, c) in enumerate(chunk):
-                rr = slice(max(r, rows.start), min(r + cfg.tile, rows.stop))
-                cc = slice(max(c, cols.start), min(c + cfg.tile, cols.stop))
-                src = (slice(rr.start - r, rr.stop - r), slice(cc.start - c, cc.stop - c))
-                dst = (slice(rr.start - rows.start, rr.stop - rows.start),
-                       slice(cc.start - cols.start, cc.stop - cols.start))
-                acc[(slice(None),) + dst] += out[i][(slice(None),) + src]
-                cnt[dst] += 1
-        assert acc is not None
-        emb = (acc / cnt).astype("float32")
+            for i, origin in enumerate(chunk):
+                stitch.add(origin, out[i])
+        emb, rows, cols, t = stitch.result(), plan.rows, plan.cols, plan.t
         coords: dict[str, Any] = {
             "feature": np.arange(emb.shape[0]),
             schema.Y_DIM: ds[schema.Y_DIM].values[rows],

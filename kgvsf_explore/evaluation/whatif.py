@@ -28,6 +28,11 @@ def drought_scenario(t: pd.Timestamp, horizon: int, warming: float = 3.0) -> Sce
                           f"tmin +{warming} from {a} to {b}", name="drought")
 
 
+def _image_date_near(times: pd.DatetimeIndex, t: pd.Timestamp, days: int) -> pd.Timestamp:
+    """The image date closest to ``t + days`` (the simulator's truth exists on image dates)."""
+    return times[np.argmin(np.abs((times - (t + pd.Timedelta(days=days))).days))]
+
+
 def _true_ndvi(ds, date) -> np.ndarray:
     return ndvi_of(ds).sel(time=date).values
 
@@ -51,7 +56,7 @@ def forecast_vs_truth(
     t = times[times <= pd.Timestamp(start)][-1]
     ks, targets = [], []
     for h in horizons:
-        target = times[np.argmin(np.abs((times - (t + pd.Timedelta(days=h))).days))]
+        target = _image_date_near(times, t, h)
         k = int((target - t).days)
         if model.cfg.k_min <= k <= model.cfg.k_max and k not in ks:
             ks.append(k)
@@ -94,8 +99,7 @@ def scenario_response(
     cube = Cube(base)
     times = pd.DatetimeIndex(base[schema.TIME_DIM].values)
     t = times[times <= pd.Timestamp(start)][-1]
-    # evaluate on the image date closest to t + horizon (the truth exists on image dates)
-    target = times[np.argmin(np.abs((times - (t + pd.Timedelta(days=horizon))).days))]
+    target = _image_date_near(times, t, horizon)
     k = int((target - t).days)
     scenario = scenario or drought_scenario(t, k)
     cf, _ = make_world(seed=seed, size=size, scenario=scenario)

@@ -1,17 +1,14 @@
 """Forecast a whole region: cut it into model tiles, encode each context once, run the weather.
 
-The region is covered by ``tile x tile`` windows (the last row/column of windows is shifted back
-inside the cube, so any region size works, and overlaps are averaged). Each window's context is
-the last ``context`` images on or before the start date; its drivers are the tile-mean daily
-drivers of the cube up to ``t`` (the past is what was observed) and, after ``t``, of the cube or
-of each scenario applied to it: a scenario changes the weather of the forecast period only. The
-context is encoded once and every scenario and horizon reuses it
-(:meth:`KGVSF.encode_context`, :meth:`KGVSF.forecast`).
+Tiles and contexts come from :mod:`kgvsf_explore.inference.tiles`. Up to ``t`` the drivers are the
+observed ones (the past is what was observed); after ``t`` they are the cube's or those of each
+scenario applied to it: a scenario changes the weather of the forecast period only. The context
+is encoded once and every scenario and horizon reuses it (:meth:`KGVSF.encode_context`,
+:meth:`KGVSF.forecast`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -20,34 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
 from .. import schema
 from ..cube.cube import Cube
 from ..errors import KGVSFError, ScenarioError
 from ..models.kgvsf import KGVSF
-
-
-def _origins(start: int, length: int, tile: int, total: int) -> list[int]:
-    """Tile origins covering ``[start, start + length)`` inside ``[0, total)``."""
-    if total < tile:
-        raise KGVSFError(f"the cube ({total} px) is smaller than the model tile ({tile} px)")
-    lo = min(max(0, start - max(0, (tile - length) // 2)), total - tile)
-    out = list(range(lo, max(lo + 1, start + length - tile + 1), tile))
-    if out[-1] + tile < start + length:
-        out.append(min(start + length - tile, total - tile))
-    return sorted(set(min(o, total - tile) for o in out))
-
-
-def region_slices(cube: Cube, bbox: Sequence[float] | None) -> tuple[slice, slice]:
-    """Pixel row/column slices of ``bbox`` (cube CRS) inside the cube (all of it when None)."""
-    ds = cube.ds
-    if bbox is None:
-        return slice(0, ds.sizes[schema.Y_DIM]), slice(0, ds.sizes[schema.X_DIM])
-    sub = cube.sel_bbox(*bbox, require_valid=False).ds
-    r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == sub[schema.Y_DIM].values[0])[0])
-    c0 = int(np.flatnonzero(ds[schema.X_DIM].values == sub[schema.X_DIM].values[0])[0])
-    return slice(r0, r0 + sub.sizes[schema.Y_DIM]), slice(c0, c0 + sub.sizes[schema.X_DIM])
+from .tiles import Stitcher, context_batches, plan_tiles, tile_drivers
 
 
 def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
@@ -58,19 +33,6 @@ def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
         return scenario.apply(cube.ds)
     except ScenarioError:
         return scenario.apply(cube.drivers)
-
-
-def _tile_drivers(drivers: xr.Dataset, ds: xr.Dataset, rows: slice, cols: slice,
-                  d0: int, d1: int, names: Sequence[str]) -> np.ndarray:
-    """Tile-mean drivers ``(d1 - d0 + 1, V)`` of the window, from any driver layout."""
-    from ..cube.regrid import drivers_on_pixels
-
-    sub = drivers.isel({schema.DAY_DIM: slice(d0, d1 + 1)})
-    sub = sub.assign_coords({schema.Y_DIM: ds[schema.Y_DIM][rows],
-                             schema.X_DIM: ds[schema.X_DIM][cols]})
-    px = drivers_on_pixels(sub, tuple(names))
-    means = px.mean((schema.Y_DIM, schema.X_DIM)).compute()
-    return np.stack([means[n].values for n in names], axis=-1).astype("float32")
 
 
 def forecast_region(
@@ -123,107 +85,38 @@ def forecast_region(
     if not horizons or min(horizons) < cfg.k_min or max(horizons) > cfg.k_max:
         raise KGVSFError(f"horizons {horizons} must lie in the model's range "
                          f"[{cfg.k_min}, {cfg.k_max}] days")
-    missing = [b for b in cfg.bands if b not in ds]
-    if missing:
-        raise KGVSFError(f"the cube lacks the bands {missing} the model was trained on")
     listed = isinstance(scenarios, (list, tuple))
     scen_list = list(scenarios) if listed else [scenarios]
-    times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
-    days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
-    start = pd.Timestamp(start)
-    n_ctx = int((times <= start).sum())
-    if n_ctx == 0:
-        raise KGVSFError(f"no image on or before {start.date()}; the cube starts "
-                         f"{times[0].date()}")
-    t = times[n_ctx - 1]
-    ctx_times = times[max(0, n_ctx - cfg.context):n_ctx]
-    t_day = days.get_loc(t)
-    first_day = days.get_loc(ctx_times[0])
+    plan = plan_tiles(cube, cfg, start, bbox=bbox, rows=rows, cols=cols)
+    t, t_day = plan.t, plan.t_day
     last_day = t_day + max(horizons)
-    if last_day >= len(days):
+    if last_day >= len(plan.days):
         raise KGVSFError(f"horizon {max(horizons)} days after {t.date()} runs past the drivers "
-                         f"(last day {days[-1].date()}); give weather for the future or a "
+                         f"(last day {plan.days[-1].date()}); give weather for the future or a "
                          "shorter horizon")
-    ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
-    if bbox is not None:
-        rows, cols = region_slices(cube, bbox)
-    rows = rows or slice(0, ny)
-    cols = cols or slice(0, nx)
-    r_or = _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
-    c_or = _origins(cols.start, cols.stop - cols.start, cfg.tile, nx)
-    windows = [(r, c) for r in r_or for c in c_or]
-
     names = list(cfg.drivers)
-    observed = scenario_drivers(cube, None)
     drivers = [scenario_drivers(cube, s) for s in scen_list]
-    tsel = {schema.TIME_DIM: slice(n_ctx - len(ctx_times), n_ctx)}
-    ny_r, nx_r = rows.stop - rows.start, cols.stop - cols.start
     n_s, n_h, n_b = len(scen_list), len(horizons), len(cfg.bands)
-    acc = np.zeros((n_s, n_h, n_b, ny_r, nx_r), dtype="float64")
-    cnt = np.zeros((ny_r, nx_r), dtype="float64")
-    offsets = np.array([(d - t).days for d in ctx_times], dtype=np.int64)
-    doy = np.array([d.day_of_year for d in ctx_times], dtype=np.int64)
-    pad = cfg.context - len(ctx_times)
+    stitch = Stitcher(plan)
     device = next(model.parameters()).device
-    for b0 in tqdm(range(0, len(windows), batch_size), desc="forecasting", unit="batch",
-                   disable=not progress):
-        chunk = windows[b0:b0 + batch_size]
-        imgs, masks, ctx_drv, fut_drv = [], [], [], []
-        for r, c in chunk:
-            win = {schema.Y_DIM: slice(r, r + cfg.tile), schema.X_DIM: slice(c, c + cfg.tile)}
-            arr = np.stack([ds[bnd].isel({**tsel, **win}).values for bnd in cfg.bands], axis=1)
-            valid = np.isfinite(arr).all(axis=1)
-            if schema.CLOUD_MASK in ds:
-                valid &= ~ds[schema.CLOUD_MASK].isel({**tsel, **win}).values.astype(bool)
-            imgs.append(np.nan_to_num(arr, nan=0.0))
-            masks.append(valid)
-            # the context is what was observed; a scenario changes the weather after t
-            ctx_drv.append(_tile_drivers(observed, ds, win[schema.Y_DIM], win[schema.X_DIM],
-                                         first_day, t_day, names))
-            fut_drv.append([_tile_drivers(d, ds, win[schema.Y_DIM], win[schema.X_DIM],
-                                          t_day + 1, last_day, names) for d in drivers])
-        batch = _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_day - first_day)
+    for chunk, batch in context_batches(plan, batch_size, progress=progress, desc="forecasting"):
+        # the future drivers of every scenario; the context keeps the observed weather
+        fut = []
+        for d in drivers:
+            for r, c in chunk:
+                win = plan.window(r, c)
+                fut.append(tile_drivers(d, ds, win[schema.Y_DIM], win[schema.X_DIM],
+                                        t_day + 1, last_day, names))
         with torch.no_grad():
             batch = {k: v.to(device) for k, v in batch.items()}
             state = model.encode_context(batch)
-            future = torch.from_numpy(np.concatenate(
-                [np.stack([f[s] for f in fut_drv]) for s in range(n_s)])).to(device)
+            future = torch.from_numpy(np.stack(fut)).to(device)
             out = model.forecast(KGVSF.repeat_state(state, n_s), future, horizons)
         out = out.float().cpu().numpy().reshape(n_s, len(chunk), n_h, n_b, cfg.tile, cfg.tile)
-        for i, (r, c) in enumerate(chunk):
-            rr = slice(max(r, rows.start), min(r + cfg.tile, rows.stop))
-            cc = slice(max(c, cols.start), min(c + cfg.tile, cols.stop))
-            src = (slice(rr.start - r, rr.stop - r), slice(cc.start - c, cc.stop - c))
-            dst = (slice(rr.start - rows.start, rr.stop - rows.start),
-                   slice(cc.start - cols.start, cc.stop - cols.start))
-            acc[(slice(None),) * 3 + dst] += out[:, i][(Ellipsis,) + src]
-            cnt[dst] += 1
-    refl = (acc / cnt).astype("float32")
-    return _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, weights_id)
-
-
-def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index) -> dict[str, torch.Tensor]:
-    images = np.stack(imgs).astype("float32")
-    mask = np.stack(masks)
-    b = len(imgs)
-    ctx = np.ones((b, len(offsets)), dtype=bool)
-    off = np.broadcast_to(offsets, (b, len(offsets)))
-    dy = np.broadcast_to(doy, (b, len(doy)))
-    if pad > 0:
-        images = np.concatenate([np.zeros((b, pad, *images.shape[2:]), "float32"), images], 1)
-        mask = np.concatenate([np.zeros((b, pad, *mask.shape[2:]), bool), mask], 1)
-        ctx = np.concatenate([np.zeros((b, pad), bool), ctx], 1)
-        off = np.concatenate([np.zeros((b, pad), np.int64), off], 1)
-        dy = np.concatenate([np.zeros((b, pad), np.int64), dy], 1)
-    return {
-        "images": torch.from_numpy(images),
-        "mask": torch.from_numpy(mask),
-        "context_mask": torch.from_numpy(ctx),
-        "image_offsets": torch.from_numpy(np.array(off, dtype=np.int64)),
-        "doy": torch.from_numpy(np.array(dy, dtype=np.int64)),
-        "drivers": torch.from_numpy(np.stack(ctx_drv)),
-        "t_index": torch.full((b,), t_index, dtype=torch.int64),
-    }
+        for i, origin in enumerate(chunk):
+            stitch.add(origin, out[:, i])
+    return _to_dataset(stitch.result(), cube, plan.rows, plan.cols, t, horizons, scen_list,
+                       listed, model, weights_id)
 
 
 def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, weights_id):
@@ -265,11 +158,3 @@ def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, w
     }
     return out
 
-
-def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the tensors of a state dict (name order), as recorded in forecast attrs."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        h.update(name.encode())
-        h.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
