@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -155,24 +156,33 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
+    import dask
+    from dask.diagnostics import ProgressBar
+
     from .cube import open_cube
-    from .inference import forecast_region
+    from .forecaster import Forecaster
     from .scenario import Scenario
-    from .weights import load_model
 
     cube = open_cube(args.cube)
     bbox = [float(v) for v in args.bbox.split(",")] if args.bbox else None
     if bbox is not None and len(bbox) != 4:
         raise ValueError(f"--bbox needs XMIN,YMIN,XMAX,YMAX, got {args.bbox!r}")
-    model, sha = load_model(args.weights)
-    scenario = Scenario.from_json(args.scenario) if args.scenario else None
-    out = forecast_region(model, cube, args.start, _ints(args.horizons), scenario, bbox=bbox,
-                          weights_id=sha, progress=not args.quiet)
+    fc = Forecaster.from_pretrained(args.weights, device=args.device or "auto")
+    scenario: object = None
+    if args.scenario:
+        loaded = [Scenario.from_json(path) for path in args.scenario]
+        # one file: that scenario; several: the observed weather and each of them
+        scenario = loaded[0] if len(loaded) == 1 else [None, *loaded]
+    chunks = args.chunks if args.chunks is None or args.chunks == "auto" else int(args.chunks)
+    out = fc.forecast(cube, bbox, args.start, _ints(args.horizons), scenario, chunks=chunks,
+                      progress=not args.quiet)
     target = Path(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:  # write beside the target, then swap it in: an interrupted run leaves no half store
-        out.to_zarr(tmp / "f.zarr", mode="w", consolidated=False)
+        lazy = dask.is_dask_collection(out)
+        with ProgressBar(minimum=1) if lazy and not args.quiet else contextlib.nullcontext():
+            out.to_zarr(tmp / "f.zarr", mode="w", consolidated=False)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp / "f.zarr", target)
@@ -240,7 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="forecast date (context up to it)")
     p.add_argument("--horizons", default="5,15,30", help="days ahead, e.g. 5,15,30")
     p.add_argument("--bbox", help="XMIN,YMIN,XMAX,YMAX in the cube's CRS")
-    p.add_argument("--scenario", help="scenario JSON file")
+    p.add_argument("--scenario", action="append",
+                   help="scenario JSON file; repeat it to forecast the observed weather and "
+                        "each scenario along a 'scenario' dimension")
+    p.add_argument("--chunks", help="block edge in pixels (or 'auto') to compute the region "
+                                    "block by block through dask; default: in memory unless "
+                                    "the region is over a million pixels")
+    p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--out", required=True, help="output .zarr")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_forecast)
@@ -267,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kgvsf`` console script."""
+    from .errors import KGVSFError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KGVSFError) as err:
         print(f"kgvsf {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -12,16 +12,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import torch
 import xarray as xr
 
-from . import schema
 from .cube.cube import Cube
 from .errors import KGVSFError
+from .inference.embed import embed_region
 from .inference.region import forecast_region
-from .inference.tiles import Stitcher, context_batches, plan_tiles
 from .models.kgvsf import KGVSF
+from .models.precision import autocast, pick_device
 
 
 class Forecaster:
@@ -38,9 +36,9 @@ class Forecaster:
     --------
     >>> from kgvsf_explore.forecaster import Forecaster
     >>> fc = Forecaster.from_pretrained()          # doctest: +SKIP
-    >>> out = fc.forecast(cube, "2022-07-01", horizons=(5, 15, 30))  # doctest: +SKIP
+    >>> out = fc.forecast(cube, None, "2022-07-01", horizons=(5, 15, 30))  # doctest: +SKIP
     >>> out.ndvi.sel(horizon=15).plot()            # doctest: +SKIP
-    >>> emb = fc.embed(cube, "2022-07-01")          # doctest: +SKIP
+    >>> emb = fc.embed(cube, None, "2022-07-01")    # doctest: +SKIP
     >>> emb.dims                                    # doctest: +SKIP
     ('feature', 'y', 'x')
     """
@@ -51,7 +49,7 @@ class Forecaster:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None,
-                        device: Any = "cpu") -> Forecaster:
+                        device: Any = "auto") -> Forecaster:
         """Load a checkpoint folder (default: the shipped ``kgvsf-small`` weights).
 
         Parameters
@@ -59,7 +57,8 @@ class Forecaster:
         path
             A checkpoint folder (safetensors + JSON config); None for the shipped weights.
         device
-            Torch device to load onto.
+            ``"auto"`` (CUDA when available, with bfloat16 autocast; else CPU) or a torch
+            device.
 
         Returns
         -------
@@ -73,7 +72,7 @@ class Forecaster:
         """
         from .weights import load_model
 
-        model, sha = load_model(path, device=device)
+        model, sha = load_model(path, device=pick_device(device))
         return cls(model, sha)
 
     @property
@@ -91,11 +90,13 @@ class Forecaster:
     def forecast(
         self,
         cube: Cube,
+        region: Any,
         start: Any,
         horizons: Sequence[int] = (5, 15, 30),
         scenario: Any = None,
         *,
-        bbox: Sequence[float] | None = None,
+        chunks: int | str | None = None,
+        batch_size: int = 16,
         progress: bool = True,
     ) -> xr.Dataset:
         """Forecast reflectance and NDVI ``k`` days after the last image on or before ``start``.
@@ -104,6 +105,10 @@ class Forecaster:
         ----------
         cube
             The cube to forecast.
+        region
+            None (the whole cube), a bbox ``(xmin, ymin, xmax, ymax)`` in the cube's CRS, or a
+            shapely geometry / GeoSeries / GeoDataFrame (e.g. some of ``cube.fields``; pixels
+            outside it are NaN).
         start
             Forecast date; ``t`` is the last image on or before it.
         horizons
@@ -111,8 +116,13 @@ class Forecaster:
         scenario
             None (observed weather), one :class:`~kgvsf_explore.scenario.Scenario`, or a list
             of them (None in the list is the observed weather; adds a ``scenario`` dimension).
-        bbox
-            ``(xmin, ymin, xmax, ymax)`` in the cube's CRS; default the whole cube.
+            All scenarios share one encoding of the context.
+        chunks
+            None: in memory (regions above a million pixels go lazy by themselves); ``"auto"``
+            or a block edge in pixels: a lazy, dask-backed result computed block by block with
+            the same numbers (see :mod:`kgvsf_explore.inference.chunked`).
+        batch_size
+            Model tiles per forward pass.
         progress
             Show a progress bar.
 
@@ -125,13 +135,15 @@ class Forecaster:
         Examples
         --------
         >>> from kgvsf_explore.scenario import Scenario
-        >>> dry = Scenario.parse("prcp =0", name="dry")                      # doctest: +SKIP
-        >>> out = fc.forecast(cube, "2022-07-01", (15,), [None, dry])        # doctest: +SKIP
-        >>> list(out.scenario.values)                                        # doctest: +SKIP
+        >>> dry = Scenario.parse("prcp =0", name="dry")                            # doctest: +SKIP
+        >>> out = fc.forecast(cube, None, "2022-07-01", (15,), [None, dry])        # doctest: +SKIP
+        >>> list(out.scenario.values)                                              # doctest: +SKIP
         ['observed', 'dry']
         """
-        return forecast_region(self.model, cube, start, horizons, scenario, bbox=bbox,
-                               progress=progress, weights_id=self.weights_id)
+        with self._precision():
+            return forecast_region(self.model, cube, start, horizons, scenario, region=region,
+                                   chunks=chunks, batch_size=batch_size, progress=progress,
+                                   weights_id=self.weights_id)
 
     @staticmethod
     def compare(baseline: xr.Dataset, scenario: xr.Dataset | None = None,
@@ -184,62 +196,50 @@ class Forecaster:
         return diff.rename(f"{var}_difference").assign_attrs(attrs)
 
     # ------------------------------------------------------------------------------ embed
-    def embed(self, cube: Cube, start: Any, *, bbox: Sequence[float] | None = None,
-              batch_size: int = 16, progress: bool = True) -> xr.DataArray:
-        """Per-pixel embeddings at the last image on or before ``start``.
+    def embed(self, cube: Cube, region: Any = None, dates: Any = None, *,
+              chunks: int | str | None = None, batch_size: int = 16,
+              progress: bool = True) -> xr.DataArray:
+        """Per-pixel embeddings at the last image on or before each date.
 
-        The context is the ``model.cfg.context`` images up to ``t`` (the last of them) with the
-        observed tile-mean drivers through ``t``; the embedding is the last context position
-        of :meth:`KGVSF.embed` (sequence token broadcast to its pixels + per-pixel decoder
+        The context is the ``model.cfg.context`` images up to ``t`` with the observed
+        tile-mean drivers through ``t``; the embedding is the last context position of
+        :meth:`KGVSF.embed` (sequence token broadcast to its pixels + per-pixel decoder
         features). Overlapping tiles are averaged.
 
         Parameters
         ----------
         cube
             The cube.
-        start
-            Date; nothing after the last image on or before it is read.
-        bbox
-            ``(xmin, ymin, xmax, ymax)`` in the cube's CRS; default the whole cube.
+        region
+            None (the whole cube), a bbox in the cube's CRS, or a geometry (pixels outside it
+            are NaN).
+        dates
+            One date (result ``(feature, y, x)``) or a list (result ``(time, feature, y, x)``);
+            None is the cube's last image date. Nothing after each date's image is read.
+        chunks
+            None (in memory), ``"auto"`` or a block edge in pixels for a lazy dask result.
         batch_size
-            Tiles per forward pass.
+            Model tiles per forward pass.
         progress
             Show a progress bar.
 
         Returns
         -------
         xarray.DataArray
-            ``(feature, y, x)`` float32 with the cube's coordinates, attrs ``t`` and
-            ``weights_sha256``.
+            float32 with the cube's coordinates and CRS, attrs ``t`` and ``weights_sha256``.
 
         Examples
         --------
-        >>> emb = fc.embed(cube, "2022-07-01")           # doctest: +SKIP
+        >>> emb = fc.embed(cube, None, "2022-07-01")     # doctest: +SKIP
         >>> from kgvsf_explore.embeddings import pca_rgb
         >>> pca_rgb(emb).plot.imshow()                   # doctest: +SKIP
         """
-        model, ds = self.model, cube.ds
-        plan = plan_tiles(cube, model.cfg, start, bbox=bbox)
-        stitch = Stitcher(plan)
-        device = next(model.parameters()).device
-        for chunk, batch in context_batches(plan, batch_size, progress=progress,
-                                            desc="embedding"):
-            with torch.no_grad():
-                batch = {k: v.to(device) for k, v in batch.items()}
-                out = model.embed(batch)[:, -1].float().cpu().numpy()  # (B, F, H, W)
-            for i, origin in enumerate(chunk):
-                stitch.add(origin, out[i])
-        emb, rows, cols, t = stitch.result(), plan.rows, plan.cols, plan.t
-        coords: dict[str, Any] = {
-            "feature": np.arange(emb.shape[0]),
-            schema.Y_DIM: ds[schema.Y_DIM].values[rows],
-            schema.X_DIM: ds[schema.X_DIM].values[cols],
-        }
-        if schema.GRID_MAPPING in ds:
-            coords[schema.GRID_MAPPING] = ds[schema.GRID_MAPPING].variable
-        attrs = {"long_name": "KG-VSF per-pixel embedding", "t": str(t.date()),
-                 "weights_sha256": self.weights_id, "model": f"KG-VSF ({model.objective})"}
-        if schema.GRID_MAPPING in ds:
-            attrs["grid_mapping"] = schema.GRID_MAPPING
-        return xr.DataArray(emb, dims=("feature", schema.Y_DIM, schema.X_DIM), coords=coords,
-                            name="embedding", attrs=attrs)
+        if dates is None:
+            dates = cube.times[-1]
+        with self._precision():
+            return embed_region(self.model, cube, dates, region=region, chunks=chunks,
+                                batch_size=batch_size, progress=progress,
+                                weights_id=self.weights_id)
+
+    def _precision(self) -> Any:
+        return autocast(next(self.model.parameters()).device)

@@ -276,3 +276,13 @@ def test_plot_map(cube):
     assert isinstance(cube.plot_map("B04"), hv.DynamicMap)  # a date slider
     assert isinstance(cube.plot_map("crop_type"), hv.Image)
     assert cube.hvplot is not None
+
+
+def test_crop_mask_by_name_or_code(cube):
+    corn = cube.crop_mask("corn")
+    assert corn.dims == ("y", "x") and corn.dtype == bool
+    np.testing.assert_array_equal(corn.values, cube.crop_type.values == 1)
+    both = cube.crop_mask("corn", 2)
+    np.testing.assert_array_equal(both.values, np.isin(cube.crop_type.values, [1, 2]))
+    with pytest.raises(KeyError, match="unknown crop 'maize'"):
+        cube.crop_mask("maize")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import dask
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ import xarray as xr
 
 from kgvsf_explore.cube.cube import Cube
 from kgvsf_explore.embeddings import field_means, kmeans, pca_rgb, to_geoparquet
-from kgvsf_explore.errors import KGVSFError
+from kgvsf_explore.errors import KGVSFError, RegionError
 from kgvsf_explore.forecaster import Forecaster
 from kgvsf_explore.inference.region import forecast_region
 from kgvsf_explore.models import KGVSF, PRESETS
@@ -42,11 +44,11 @@ def fc() -> Forecaster:
 
 @pytest.fixture(scope="module")
 def emb(fc: Forecaster, cube: Cube) -> xr.DataArray:
-    return fc.embed(cube, START, progress=False)
+    return fc.embed(cube, None, START, progress=False)
 
 
 def test_forecast_matches_forecast_region(fc: Forecaster, cube: Cube) -> None:
-    out = fc.forecast(cube, START, (5, 15), progress=False)
+    out = fc.forecast(cube, None, START, (5, 15), progress=False)
     ref = forecast_region(fc.model, cube, START, [5, 15], progress=False,
                           weights_id=fc.weights_id)
     xr.testing.assert_allclose(out, ref)
@@ -55,7 +57,7 @@ def test_forecast_matches_forecast_region(fc: Forecaster, cube: Cube) -> None:
 
 
 def test_compare_zero_and_sign(fc: Forecaster, cube: Cube) -> None:
-    base = fc.forecast(cube, START, (15,), progress=False)
+    base = fc.forecast(cube, None, START, (15,), progress=False)
     zero = Forecaster.compare(base, base)
     assert float(np.abs(zero).max()) == 0.0
     shifted = base.assign(ndvi=base.ndvi + 0.1)
@@ -64,7 +66,7 @@ def test_compare_zero_and_sign(fc: Forecaster, cube: Cube) -> None:
     assert d.attrs["subtracted"] == "baseline"
 
     dry = Scenario.parse("prcp =0", "tmax +4", name="hot-dry")
-    both = fc.forecast(cube, START, (15,), [None, dry], progress=False)
+    both = fc.forecast(cube, None, START, (15,), [None, dry], progress=False)
     diff = Forecaster.compare(both)
     assert list(diff.scenario.values) == ["hot-dry"]
     assert "observed" in diff.attrs["subtracted"]
@@ -89,11 +91,11 @@ def test_embed_dims_coords_and_causality(fc: Forecaster, cube: Cube, world,
     changed = ds.copy(deep=True)
     later = changed.time.values > np.datetime64(t)
     changed["B04"][{"time": np.flatnonzero(later)[:3]}] = 0.9
-    other = fc.embed(Cube(changed, fields=fields), START, progress=False)
+    other = fc.embed(Cube(changed, fields=fields), None, START, progress=False)
     np.testing.assert_array_equal(other.values, emb.values)
 
     changed["B04"][{"time": np.flatnonzero(~later)[-1]}] = 0.9  # the image at t matters
-    moved = fc.embed(Cube(changed, fields=fields), START, progress=False)
+    moved = fc.embed(Cube(changed, fields=fields), None, START, progress=False)
     assert float(np.abs(moved - emb).max()) > 0
 
 
@@ -138,7 +140,89 @@ def test_embed_of_a_box_matches_the_full_map_inside_whole_tiles(
     # a box covering exactly the top-left model tile: same tile, same context, same values
     x0, x1 = float(ds.x[0]) - 5, float(ds.x[15]) + 5
     y0, y1 = float(ds.y[15]) - 5, float(ds.y[0]) + 5
-    box = fc.embed(cube, emb.attrs["t"], bbox=(x0, y0, x1, y1), progress=False)
+    box = fc.embed(cube, (x0, y0, x1, y1), emb.attrs["t"], progress=False)
     assert box.sizes["y"] == box.sizes["x"] == 16
     np.testing.assert_allclose(box.values, emb.isel(y=slice(0, 16), x=slice(0, 16)).values,
                                atol=1e-5)
+
+
+# ------------------------------------------------------------------------ regions and dask
+
+
+def test_a_region_in_blocks_equals_the_in_memory_region(fc: Forecaster, cube: Cube) -> None:
+    dry = Scenario.dry_spell("2022-07-01", "2022-08-15", name="dry")
+    eager = fc.forecast(cube, None, START, (5, 20), [None, dry], progress=False)
+    lazy = fc.forecast(cube, None, START, (5, 20), [None, dry], chunks=16)
+    assert dask.is_dask_collection(lazy.reflectance)
+    assert lazy.reflectance.chunks[-2:] == ((16, 16), (16, 16))
+    xr.testing.assert_allclose(lazy.compute(), eager, atol=1e-5)
+    # block edges that cut model tiles, and a block edge rounded up to the tile
+    box = (float(cube.ds.x[3]), float(cube.ds.y[30]), float(cube.ds.x[29]), float(cube.ds.y[2]))
+    odd = fc.forecast(cube, box, START, (10,), chunks=7)
+    assert odd.reflectance.chunks[-1][0] == 16 and odd.sizes["x"] == 27
+    ref = fc.forecast(cube, box, START, (10,), progress=False)
+    np.testing.assert_allclose(odd.reflectance.values, ref.reflectance.values, atol=1e-5)
+
+    emb_eager = fc.embed(cube, None, START, progress=False)
+    emb_lazy = fc.embed(cube, None, START, chunks=16)
+    assert dask.is_dask_collection(emb_lazy)
+    np.testing.assert_allclose(emb_lazy.values, emb_eager.values, atol=1e-5)
+
+
+def test_geometry_region_masks_outside_pixels(fc: Forecaster, cube: Cube) -> None:
+    import shapely
+
+    x0, y0, x1, y1 = cube.bounds
+    disc = shapely.Point((x0 + x1) / 2, (y0 + y1) / 2).buffer(100.0)  # 10-pixel radius
+    out = fc.forecast(cube, gpd.GeoDataFrame(geometry=[disc], crs=cube.crs), START, (10,),
+                      progress=False)
+    inside = np.isfinite(out.ndvi.values[0])
+    assert out.sizes["x"] == out.sizes["y"] == 20
+    xx, yy = np.meshgrid(out.x.values, out.y.values)
+    np.testing.assert_array_equal(inside, shapely.contains_xy(disc, xx, yy))
+    full = fc.forecast(cube, disc.bounds, START, (10,), progress=False)
+    np.testing.assert_allclose(out.ndvi.values[0][inside], full.ndvi.values[0][inside],
+                               atol=1e-6)
+
+
+def test_bad_regions_say_what_is_wrong(fc: Forecaster, cube: Cube) -> None:
+    x0, y0, x1, y1 = cube.bounds
+    with pytest.raises(RegionError, match="outside the cube"):
+        fc.forecast(cube, (x1 + 100, y0, x1 + 500, y1), START, (5,), progress=False)
+    with pytest.raises(RegionError, match="empty bbox"):
+        fc.forecast(cube, (x1, y0, x0, y1), START, (5,), progress=False)
+    with pytest.raises(RegionError, match="4 numbers"):
+        fc.forecast(cube, (x0, y0, x1), START, (5,), progress=False)
+    with pytest.raises(RegionError, match="bbox"):
+        fc.forecast(cube, "2022-07-01", START, (5,), progress=False)
+    with pytest.raises(KGVSFError, match="range"):
+        fc.forecast(cube, None, START, (0,), progress=False)
+
+
+def test_forecast_is_deterministic_and_leaves_the_cube_untouched(fc: Forecaster,
+                                                                  cube: Cube) -> None:
+    before = cube.ds.copy(deep=True)
+    hot = Scenario.warming(3.0, "2022-07-01", "2022-07-31", name="hot")
+    a = fc.forecast(cube, None, START, (10, 30), [None, hot], progress=False)
+    b = fc.forecast(cube, None, START, (10, 30), [None, hot], progress=False)
+    xr.testing.assert_identical(a, b)
+    xr.testing.assert_identical(cube.ds, before)
+    assert json.loads(a.attrs["scenarios"])[1]["name"] == "hot"
+
+
+def test_embed_several_dates(fc: Forecaster, cube: Cube, emb: xr.DataArray) -> None:
+    many = fc.embed(cube, None, [START, "2022-08-01"], progress=False)
+    assert many.dims == ("time", "feature", "y", "x") and many.sizes["time"] == 2
+    assert pd.Timestamp(many.time.values[0]) == pd.Timestamp(emb.attrs["t"])
+    np.testing.assert_allclose(many.isel(time=0).values, emb.values, atol=1e-6)
+    last = fc.embed(cube, progress=False)
+    assert pd.Timestamp(last.attrs["t"]) == cube.times[-1]
+
+
+def test_large_region_chunks_automatically(fc: Forecaster, cube: Cube,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgvsf_explore.inference import chunked
+
+    monkeypatch.setattr(chunked, "AUTO_CHUNK_PIXELS", 100)
+    out = fc.forecast(cube, None, START, (5,))
+    assert dask.is_dask_collection(out.reflectance)

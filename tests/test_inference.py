@@ -93,6 +93,20 @@ def test_forecast_cli_writes_zarr(tmp_path: Path, model: KGVSF) -> None:
     assert out.attrs["weights_sha256"] and json.loads(out.attrs["scenarios"])[0]["name"] == "dry"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".f.zarr")]
 
+    # several scenarios, block by block through dask: same numbers as the in-memory store
+    hot = tmp_path / "hot.json"
+    Scenario.parse("tmax +3", name="hot").to_json(hot)
+    args = ["forecast", "--cube", str(world), "--weights", str(ckpt), "--start", "2022-06-20",
+            "--horizons", "5,15", "--scenario", str(scen), "--scenario", str(hot), "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "mem.zarr")]) == 0
+    assert main(args + ["--chunks", "16", "--out", str(tmp_path / "blocks.zarr")]) == 0
+    mem = xr.open_zarr(tmp_path / "mem.zarr", consolidated=False)
+    blocks = xr.open_zarr(tmp_path / "blocks.zarr", consolidated=False)
+    assert list(mem.scenario.values) == ["observed", "dry", "hot"]
+    xr.testing.assert_allclose(mem.load(), blocks.load(), atol=1e-5)
+    assert main(args + ["--horizons", "90", "--out", str(tmp_path / "bad.zarr")]) == 2
+    assert not (tmp_path / "bad.zarr").exists()
+
 
 def test_skill_table_and_scenario_response(cube: Cube, model: KGVSF) -> None:
     table = forecast_skill(model, cube, n_cases=12, progress=False)

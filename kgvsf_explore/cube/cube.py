@@ -341,6 +341,30 @@ class Cube:
         """
         return schema.legend_from_attrs(self._static(name).attrs)
 
+    def crop_mask(self, *crops: str | int) -> xr.DataArray:
+        """Boolean ``(y, x)`` mask of pixels of the given crop classes (names or codes).
+
+        Examples
+        --------
+        >>> corn = cube.crop_mask("corn")                   # doctest: +SKIP
+        >>> change.where(corn).mean(["y", "x"])             # doctest: +SKIP
+        """
+        legend = self.legend(schema.CROP_TYPE)
+        by_name = {v: k for k, v in legend.items()}
+        codes = []
+        for crop in crops:
+            if isinstance(crop, str):
+                if crop not in by_name:
+                    raise KeyError(f"unknown crop {crop!r}; this cube's crops are "
+                                   f"{sorted(by_name)}")
+                codes.append(by_name[crop])
+            else:
+                codes.append(int(crop))
+        if not codes:
+            raise ValueError("crop_mask needs at least one crop name or code")
+        return self.crop_type.isin(codes).rename("crop_mask").assign_attrs(
+            long_name="pixel of " + ", ".join(str(c) for c in crops))
+
     @property
     def fields(self) -> gpd.GeoDataFrame | None:
         """Field polygons in the cube's CRS (clipped to the region of a cropped cube), or None."""

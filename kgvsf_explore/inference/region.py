@@ -22,7 +22,8 @@ from .. import schema
 from ..cube.cube import Cube
 from ..errors import KGVSFError, ScenarioError
 from ..models.kgvsf import KGVSF
-from .tiles import Stitcher, context_batches, plan_tiles, tile_drivers
+from .chunked import block_edge, lazy_region
+from .tiles import Stitcher, TilePlan, context_batches, plan_tiles, tile_drivers
 
 
 def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
@@ -42,9 +43,11 @@ def forecast_region(
     horizons: Sequence[int],
     scenarios: Sequence[Any] | Any = None,
     *,
+    region: Any = None,
     bbox: Sequence[float] | None = None,
     rows: slice | None = None,
     cols: slice | None = None,
+    chunks: int | str | None = None,
     batch_size: int = 16,
     progress: bool = True,
     weights_id: str = "",
@@ -66,11 +69,27 @@ def forecast_region(
         None (the observed weather), one :class:`~kgvsf_explore.Scenario`, or a list (a
         ``scenario`` dimension is added; None in the list is the observed weather). A scenario
         changes the weather after ``t``; the context keeps the observed weather.
+    region
+        The region: None, a bbox ``(xmin, ymin, xmax, ymax)`` in the cube's CRS, or a shapely
+        geometry / GeoSeries / GeoDataFrame (pixels outside it are NaN); see
+        :func:`~kgvsf_explore.inference.tiles.resolve_region`. Tiles around it may read pixels
+        outside it, so a region smaller than a model tile works.
     bbox
-        ``(xmin, ymin, xmax, ymax)`` in the cube's CRS: the region to forecast. Tiles around
-        it may read pixels outside it, so a region smaller than a model tile works.
+        The region as a bbox (kept for older code; same as ``region=bbox``).
     rows, cols
-        The region as pixel slices instead of ``bbox``.
+        The region as pixel slices.
+    chunks
+        None: in memory, unless the region has more than
+        :data:`~kgvsf_explore.inference.chunked.AUTO_CHUNK_PIXELS` pixels; an int (block edge in
+        pixels) or ``"auto"``: a lazy dask-backed result computed block by block (same
+        numbers, bounded memory). Write it with ``.to_zarr`` or compute it under
+        ``dask.diagnostics.ProgressBar``.
+    batch_size
+        Tiles per forward pass.
+    progress
+        Show a progress bar (in-memory path).
+    weights_id
+        The weights' SHA-256, recorded in the attrs.
 
     Returns
     -------
@@ -80,26 +99,46 @@ def forecast_region(
         weights, the scenarios and the dates.
     """
     cfg = model.cfg
-    ds = cube.ds
     horizons = [int(h) for h in horizons]
     if not horizons or min(horizons) < cfg.k_min or max(horizons) > cfg.k_max:
         raise KGVSFError(f"horizons {horizons} must lie in the model's range "
                          f"[{cfg.k_min}, {cfg.k_max}] days")
     listed = isinstance(scenarios, (list, tuple))
     scen_list = list(scenarios) if listed else [scenarios]
-    plan = plan_tiles(cube, cfg, start, bbox=bbox, rows=rows, cols=cols)
-    t, t_day = plan.t, plan.t_day
-    last_day = t_day + max(horizons)
+    plan = plan_tiles(cube, cfg, start, region=region, bbox=bbox, rows=rows, cols=cols)
+    last_day = plan.t_day + max(horizons)
     if last_day >= len(plan.days):
-        raise KGVSFError(f"horizon {max(horizons)} days after {t.date()} runs past the drivers "
-                         f"(last day {plan.days[-1].date()}); give weather for the future or a "
-                         "shorter horizon")
-    names = list(cfg.drivers)
+        raise KGVSFError(f"horizon {max(horizons)} days after {plan.t.date()} runs past the "
+                         f"drivers (last day {plan.days[-1].date()}); give weather for the "
+                         "future or a shorter horizon")
     drivers = [scenario_drivers(cube, s) for s in scen_list]
-    n_s, n_h, n_b = len(scen_list), len(horizons), len(cfg.bands)
-    stitch = Stitcher(plan)
+
+    def compute(block_rows: slice, block_cols: slice, show: bool = False) -> np.ndarray:
+        return _forecast_block(model, plan, drivers, horizons, block_rows, block_cols,
+                               batch_size, show)
+
+    edge = block_edge(plan, chunks)
+    if edge is None:
+        refl = compute(plan.rows, plan.cols, progress)
+    else:
+        lead = (len(scen_list), len(horizons), len(cfg.bands))
+        refl = lazy_region(plan, lead, edge, compute)
+    return _to_dataset(refl, cube, plan.rows, plan.cols, plan.t, horizons, scen_list,
+                       listed, model, weights_id)
+
+
+def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
+                    horizons: list[int], rows: slice, cols: slice, batch_size: int,
+                    progress: bool) -> np.ndarray:
+    """Reflectance ``(scenario, horizon, band, rows, cols)`` of one pixel block of the plan."""
+    cfg, ds = model.cfg, plan.cube.ds
+    names = list(cfg.drivers)
+    t_day, last_day = plan.t_day, plan.t_day + max(horizons)
+    n_s, n_h, n_b = len(drivers), len(horizons), len(cfg.bands)
+    stitch = Stitcher(plan, rows, cols)
     device = next(model.parameters()).device
-    for chunk, batch in context_batches(plan, batch_size, progress=progress, desc="forecasting"):
+    for chunk, batch in context_batches(plan, batch_size, windows=plan.windows_over(rows, cols),
+                                        progress=progress, desc="forecasting"):
         # the future drivers of every scenario; the context keeps the observed weather
         fut = []
         for d in drivers:
@@ -115,8 +154,7 @@ def forecast_region(
         out = out.float().cpu().numpy().reshape(n_s, len(chunk), n_h, n_b, cfg.tile, cfg.tile)
         for i, origin in enumerate(chunk):
             stitch.add(origin, out[:, i])
-    return _to_dataset(stitch.result(), cube, plan.rows, plan.cols, t, horizons, scen_list,
-                       listed, model, weights_id)
+    return stitch.result()
 
 
 def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, weights_id):

@@ -18,8 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import schema
-from ..cube.cube import Cube
-from ..errors import KGVSFError
+from ..cube.cube import REGION_MASK, Cube
+from ..errors import KGVSFError, RegionError
 from ..models.config import ModelConfig
 
 
@@ -43,6 +43,52 @@ def region_slices(cube: Cube, bbox: Sequence[float] | None) -> tuple[slice, slic
     r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == sub[schema.Y_DIM].values[0])[0])
     c0 = int(np.flatnonzero(ds[schema.X_DIM].values == sub[schema.X_DIM].values[0])[0])
     return slice(r0, r0 + sub.sizes[schema.Y_DIM]), slice(c0, c0 + sub.sizes[schema.X_DIM])
+
+
+def resolve_region(cube: Cube, region: Any) -> tuple[slice, slice, np.ndarray | None]:
+    """Row/column slices of ``region`` in the cube and, for a geometry, the pixels inside it.
+
+    Parameters
+    ----------
+    cube
+        The cube.
+    region
+        None (the whole cube); a bbox ``(xmin, ymin, xmax, ymax)`` in the cube's CRS; or a
+        shapely geometry (in the cube's CRS), GeoSeries or GeoDataFrame (reprojected from its
+        own CRS): its bounding box is forecast and pixels whose centre lies outside it are
+        masked.
+
+    Returns
+    -------
+    rows, cols, mask
+        ``mask`` is a boolean ``(rows, cols)`` array for a geometry, else None.
+    """
+    if region is None:
+        rows, cols = region_slices(cube, None)
+        return rows, cols, None
+    if isinstance(region, (str, bytes)):
+        raise RegionError(f"region {region!r}: give a bbox (xmin, ymin, xmax, ymax), a shapely "
+                          "geometry or a GeoDataFrame")
+    if isinstance(region, Sequence) or (isinstance(region, np.ndarray) and region.ndim == 1):
+        box = [float(v) for v in region]
+        if len(box) != 4:
+            raise RegionError(f"a bbox region needs 4 numbers (xmin, ymin, xmax, ymax), got "
+                              f"{len(box)}")
+        if not (box[0] < box[2] and box[1] < box[3]):
+            raise RegionError(f"empty bbox {tuple(box)}: need xmin < xmax and ymin < ymax")
+        rows, cols = region_slices(cube, box)
+        return rows, cols, None
+    try:
+        clipped = cube.clip(region, require_valid=False).ds
+    except TypeError as err:
+        raise RegionError(f"unknown region of type {type(region).__name__}: give None, a bbox "
+                          "(xmin, ymin, xmax, ymax), a shapely geometry or a GeoDataFrame") from err
+    ds = cube.ds
+    r0 = int(np.flatnonzero(ds[schema.Y_DIM].values == clipped[schema.Y_DIM].values[0])[0])
+    c0 = int(np.flatnonzero(ds[schema.X_DIM].values == clipped[schema.X_DIM].values[0])[0])
+    ny, nx = clipped.sizes[schema.Y_DIM], clipped.sizes[schema.X_DIM]
+    mask = np.asarray(clipped[REGION_MASK].values, dtype=bool)
+    return slice(r0, r0 + ny), slice(c0, c0 + nx), mask
 
 
 def tile_drivers(drivers: Any, ds: Any, rows: slice, cols: slice, d0: int, d1: int,
@@ -73,16 +119,33 @@ class TilePlan:
     rows: slice
     cols: slice
     windows: list[tuple[int, int]]
+    mask: np.ndarray | None = None
 
     def window(self, r: int, c: int) -> dict[str, slice]:
         """``isel`` indexers of the tile at origin ``(r, c)``."""
         tile = self.cfg.tile
         return {schema.Y_DIM: slice(r, r + tile), schema.X_DIM: slice(c, c + tile)}
 
+    def windows_over(self, rows: slice, cols: slice) -> list[tuple[int, int]]:
+        """The plan's windows that overlap the pixel block ``rows`` x ``cols``.
 
-def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, bbox: Sequence[float] | None = None,
-               rows: slice | None = None, cols: slice | None = None) -> TilePlan:
-    """Tiles covering the region and the context of the last image on or before ``start``."""
+        A block of the region sees exactly the windows the whole region sees there, so a
+        block-by-block result equals the in-memory one.
+        """
+        tile = self.cfg.tile
+        return [(r, c) for r, c in self.windows
+                if r < rows.stop and r + tile > rows.start
+                and c < cols.stop and c + tile > cols.start]
+
+
+def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
+               bbox: Sequence[float] | None = None, rows: slice | None = None,
+               cols: slice | None = None) -> TilePlan:
+    """Tiles covering the region and the context of the last image on or before ``start``.
+
+    The region is ``region`` (see :func:`resolve_region`), or ``bbox``, or pixel slices
+    ``rows``/``cols``; default the whole cube.
+    """
     ds = cube.ds
     missing = [b for b in cfg.bands if b not in ds]
     if missing:
@@ -97,40 +160,56 @@ def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, bbox: Sequence[float
     t = times[n_ctx - 1]
     ctx_times = times[max(0, n_ctx - cfg.context):n_ctx]
     ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
-    if bbox is not None:
+    mask = None
+    if region is not None:
+        rows, cols, mask = resolve_region(cube, region)
+    elif bbox is not None:
         rows, cols = region_slices(cube, bbox)
     rows = rows or slice(0, ny)
     cols = cols or slice(0, nx)
     windows = [(r, c) for r in _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
                for c in _origins(cols.start, cols.stop - cols.start, cfg.tile, nx)]
     return TilePlan(cube, cfg, t, n_ctx, ctx_times, days, days.get_loc(t),
-                    days.get_loc(ctx_times[0]), rows, cols, windows)
+                    days.get_loc(ctx_times[0]), rows, cols, windows, mask)
 
 
-def context_batches(plan: TilePlan, batch_size: int, *, progress: bool = True,
+def context_batches(plan: TilePlan, batch_size: int, *,
+                    windows: Sequence[tuple[int, int]] | None = None, progress: bool = True,
                     desc: str = "tiles") -> Iterator[tuple[list[tuple[int, int]], dict]]:
     """Yield ``(windows, batch)`` per ``batch_size`` tiles: the context batch of those windows.
 
-    The context drivers are the observed ones (a scenario changes the weather after ``t``).
+    ``windows`` defaults to all of the plan's. Each batch reads the images of its windows'
+    bounding box once (lazy cubes read only that block). The context drivers are the observed
+    ones (a scenario changes the weather after ``t``).
     """
     cfg, ds = plan.cfg, plan.cube.ds
+    windows = list(plan.windows if windows is None else windows)
     observed = ds[list(plan.cube.driver_names)]
     names = list(cfg.drivers)
     tsel = {schema.TIME_DIM: slice(plan.n_ctx - len(plan.ctx_times), plan.n_ctx)}
     offsets = np.array([(d - plan.t).days for d in plan.ctx_times], dtype=np.int64)
     doy = np.array([d.day_of_year for d in plan.ctx_times], dtype=np.int64)
-    for b0 in tqdm(range(0, len(plan.windows), batch_size), desc=desc, unit="batch",
+    image_vars = list(cfg.bands) + ([schema.CLOUD_MASK] if schema.CLOUD_MASK in ds else [])
+    tile = cfg.tile
+    for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, unit="batch",
                    disable=not progress):
-        chunk = plan.windows[b0:b0 + batch_size]
+        chunk = windows[b0:b0 + batch_size]
+        r0, c0 = min(r for r, _ in chunk), min(c for _, c in chunk)
+        r1, c1 = max(r for r, _ in chunk) + tile, max(c for _, c in chunk) + tile
+        block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
+                                     schema.X_DIM: slice(c0, c1)})
+        arr = np.stack([np.asarray(block[b].values, dtype="float32") for b in cfg.bands],
+                       axis=1)  # (T, C, h, w)
+        valid = np.isfinite(arr).all(axis=1)
+        if schema.CLOUD_MASK in block:
+            valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
+        arr = np.nan_to_num(arr, nan=0.0)
         imgs, masks, ctx_drv = [], [], []
         for r, c in chunk:
+            yx = (slice(r - r0, r - r0 + tile), slice(c - c0, c - c0 + tile))
+            imgs.append(arr[(Ellipsis,) + yx])
+            masks.append(valid[(Ellipsis,) + yx])
             win = plan.window(r, c)
-            arr = np.stack([ds[bnd].isel({**tsel, **win}).values for bnd in cfg.bands], axis=1)
-            valid = np.isfinite(arr).all(axis=1)
-            if schema.CLOUD_MASK in ds:
-                valid &= ~ds[schema.CLOUD_MASK].isel({**tsel, **win}).values.astype(bool)
-            imgs.append(np.nan_to_num(arr, nan=0.0))
-            masks.append(valid)
             ctx_drv.append(tile_drivers(observed, ds, win[schema.Y_DIM], win[schema.X_DIM],
                                         plan.first_day, plan.t_day, names))
         yield chunk, _context_batch(imgs, masks, offsets, doy, ctx_drv,
@@ -163,20 +242,29 @@ def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index) -> dict[str
 
 
 class Stitcher:
-    """Average per-tile outputs ``(..., tile, tile)`` back onto the region (overlaps averaged)."""
+    """Average per-tile outputs ``(..., tile, tile)`` onto a pixel block (overlaps averaged).
 
-    def __init__(self, plan: TilePlan) -> None:
+    The block is the plan's region by default, or ``rows`` x ``cols`` of it; pixels outside a
+    geometry region (``plan.mask``) are NaN.
+    """
+
+    def __init__(self, plan: TilePlan, rows: slice | None = None,
+                 cols: slice | None = None) -> None:
         self.plan = plan
+        self.rows = rows or plan.rows
+        self.cols = cols or plan.cols
         self.acc: np.ndarray | None = None
-        self.cnt = np.zeros((plan.rows.stop - plan.rows.start, plan.cols.stop - plan.cols.start))
+        self.cnt = np.zeros((self.rows.stop - self.rows.start, self.cols.stop - self.cols.start))
 
     def add(self, origin: tuple[int, int], out: np.ndarray) -> None:
         """Add the output of the tile at ``origin`` (row, col)."""
-        (r, c), rows, cols, tile = origin, self.plan.rows, self.plan.cols, self.plan.cfg.tile
+        (r, c), rows, cols, tile = origin, self.rows, self.cols, self.plan.cfg.tile
         if self.acc is None:
             self.acc = np.zeros(out.shape[:-2] + self.cnt.shape, dtype="float64")
         rr = slice(max(r, rows.start), min(r + tile, rows.stop))
         cc = slice(max(c, cols.start), min(c + tile, cols.stop))
+        if rr.start >= rr.stop or cc.start >= cc.stop:
+            return
         src = (slice(rr.start - r, rr.stop - r), slice(cc.start - c, cc.stop - c))
         dst = (slice(rr.start - rows.start, rr.stop - rows.start),
                slice(cc.start - cols.start, cc.stop - cols.start))
@@ -186,4 +274,10 @@ class Stitcher:
     def result(self) -> np.ndarray:
         """The stitched float32 array ``(..., rows, cols)``."""
         assert self.acc is not None, "no tile was added"
-        return (self.acc / self.cnt).astype("float32")
+        out = (self.acc / self.cnt).astype("float32")
+        if self.plan.mask is not None:
+            pr, pc = self.plan.rows, self.plan.cols
+            inside = self.plan.mask[self.rows.start - pr.start:self.rows.stop - pr.start,
+                                    self.cols.start - pc.start:self.cols.stop - pc.start]
+            out[..., ~inside] = np.nan
+        return out

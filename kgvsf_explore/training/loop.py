@@ -15,7 +15,6 @@ Output folder::
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
@@ -276,14 +275,6 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if hasattr(v, "to") else v for k, v in batch.items()}
 
 
-def _autocast(device: torch.device) -> Any:
-    import torch
-
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _evaluate(
     model: torch.nn.Module,
     val: list[dict[str, Any]],
@@ -294,6 +285,8 @@ def _evaluate(
     """Mean loss over the validation batches of all ranks (masks seeded per batch)."""
     import torch
 
+    from ..models.precision import autocast
+
     was_training = model.training
     model.eval()
     total, count = 0.0, 0.0
@@ -301,7 +294,7 @@ def _evaluate(
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         for j, batch in enumerate(val):
             torch.manual_seed(_seed(VAL_SEED, ctx.rank + j * ctx.world_size))
-            with _autocast(ctx.device):
+            with autocast(ctx.device):
                 loss, _ = model.loss(_to_device(batch, ctx.device), objective, phase)
             total += float(loss)
             count += 1.0
@@ -418,6 +411,7 @@ def _pretrain(
     from tqdm.auto import tqdm
 
     from .. import models
+    from ..models.precision import autocast
 
     if fit_stats:
         model_cfg = with_stats(model_cfg, normalisation_stats(cubes, train_cfg.val_year))
@@ -501,7 +495,7 @@ def _pretrain(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 batch = _to_device(next(stream), ctx.device)
-                with _autocast(ctx.device):
+                with autocast(ctx.device):
                     loss, _ = net(batch, objective, phase)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
