@@ -35,7 +35,9 @@ _EXPORTS: dict[str, str] = {
     "sample_path": "kgvsf_explore.data",
     "data_dir": "kgvsf_explore.data",
     "schema": "kgvsf_explore.schema",
+    "plots": "kgvsf_explore.plots",
     "KGVSFError": "kgvsf_explore.errors",
+    "MissingDependencyError": "kgvsf_explore.errors",
     "CubeValidationError": "kgvsf_explore.errors",
     "RegionError": "kgvsf_explore.errors",
     "ScenarioError": "kgvsf_explore.errors",
@@ -45,12 +47,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import schema
+    from . import plots, schema
     from .cube import Cube, Sample, Sampler, drivers_on_pixels, open_cube, validate_dataset
     from .data import data_dir, sample_path
     from .errors import (
         CubeValidationError,
         KGVSFError,
+        MissingDependencyError,
         RegionError,
         ScenarioClipWarning,
         ScenarioError,
@@ -65,7 +68,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'kgvsf_explore' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith(name) and name == "schema" else getattr(mod, name)
+    value = mod if module == f"kgvsf_explore.{name}" else getattr(mod, name)
     globals()[name] = value
     return value
 

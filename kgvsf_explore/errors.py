@@ -19,5 +19,9 @@ class ScenarioError(KGVSFError, ValueError):
     """A scenario is malformed or cannot be applied to the given drivers."""
 
 
+class MissingDependencyError(KGVSFError, ImportError):
+    """An optional dependency is needed for what was asked (the message says what to install)."""
+
+
 class ScenarioClipWarning(UserWarning):
     """A scenario produced physically impossible driver values that were clipped."""

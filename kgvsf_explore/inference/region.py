@@ -169,9 +169,9 @@ def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, w
     }
     dims = ("horizon", "band", schema.Y_DIM, schema.X_DIM)
     if listed:
-        names = [getattr(s, "name", "") or ("observed" if s is None else f"scenario {i}")
-                 for i, s in enumerate(scen_list)]
-        coords["scenario"] = names
+        names = _unique([getattr(s, "name", "") or ("observed" if s is None else f"scenario {i}")
+                         for i, s in enumerate(scen_list)])
+        coords["scenario"] = np.array(names, dtype=object)  # variable-length strings in zarr
         dims = ("scenario",) + dims
         data = refl
     else:
@@ -183,8 +183,8 @@ def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, w
     red = out["reflectance"].sel(band="B04")
     out["ndvi"] = ((nir - red) / (nir + red)).assign_attrs(
         long_name="forecast NDVI", grid_mapping=schema.GRID_MAPPING)
-    if schema.GRID_MAPPING in ds:
-        out[schema.GRID_MAPPING] = ds[schema.GRID_MAPPING]
+    if schema.GRID_MAPPING in ds:  # a coordinate, so that every variable and difference keeps it
+        out = out.assign_coords({schema.GRID_MAPPING: ds[schema.GRID_MAPPING].variable})
     out.attrs = {
         "title": "KG-VSF forecast",
         "model": f"KG-VSF ({model.objective})",
@@ -196,3 +196,15 @@ def _to_dataset(refl, cube, rows, cols, t, horizons, scen_list, listed, model, w
     }
     return out
 
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Scenario labels made unique (``"dry"``, ``"dry (2)"``) so that they can index."""
+    out: list[str] = []
+    for name in names:
+        label, n = name, 1
+        while label in out:
+            n += 1
+            label = f"{name} ({n})"
+        out.append(label)
+    return out
