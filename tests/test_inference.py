@@ -143,3 +143,28 @@ def test_evaluate_weights_writes_a_model_card(tmp_path: Path, model: KGVSF) -> N
                     "## Limits", result["sha256"]):
         assert section in text
     assert (result["skill"]["cases"] > 0).all()
+
+
+def test_true_forecast_answers_the_same_question(cube: Cube, model: KGVSF) -> None:
+    from kgvsf_explore.evaluation import image_horizons, true_forecast
+    from kgvsf_explore.world.whatif import counterfactual, ndvi_of
+
+    hz = image_horizons(cube, "2022-07-03", [10, 20])
+    t = pd.Timestamp(forecast_region(model, cube, "2022-07-03", [5], progress=False).attrs["t"])
+    assert all(t + pd.Timedelta(days=k) in cube.times for k in hz)
+    dry = Scenario.parse("prcp =0 from 2022-07-01 to 2022-08-15", name="dry")
+    box = (float(cube.ds.x[2]), float(cube.ds.y[20]), float(cube.ds.x[20]), float(cube.ds.y[2]))
+    out = forecast_region(model, cube, "2022-07-03", hz, [None, dry], region=box,
+                          progress=False)
+    truth = true_forecast(cube, out)
+    assert truth.ndvi.dims == out.ndvi.dims and truth.ndvi.shape == out.ndvi.shape
+    np.testing.assert_array_equal(truth.time.values, out.time.values)
+    target = out.time.values[-1]
+    expect = ndvi_of(counterfactual(cube.ds, dry)).sel(time=target, y=out.y, x=out.x)
+    np.testing.assert_allclose(truth.ndvi.sel(scenario="dry").isel(horizon=-1), expect,
+                               rtol=1e-6)
+    observed = ndvi_of(cube.ds).sel(time=target, y=out.y, x=out.x)
+    np.testing.assert_allclose(truth.ndvi.sel(scenario="observed").isel(horizon=-1), observed,
+                               rtol=1e-6)
+    with pytest.raises(KGVSFError, match="make-sample"):
+        true_forecast(Cube(cube.ds.assign_attrs(kgvsf_seed=None).drop_attrs()), out)

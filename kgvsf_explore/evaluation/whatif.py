@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from .. import schema
 from ..cube.cube import Cube
+from ..errors import KGVSFError
 from ..inference.region import forecast_region
 from ..models.kgvsf import KGVSF
 from ..scenario import Scenario
 from ..world import make_world
-from ..world.whatif import ndvi_of
+from ..world.whatif import counterfactual, ndvi_of, world_of
 
 #: Crops whose canopy depends on rain (all but the non-crop class; winter wheat is harvested by
 #: July, so the check uses corn, soybean and grassland).
@@ -124,3 +128,82 @@ def scenario_response(
         "same_sign_share": float((np.sign(a[strong]) == np.sign(b[strong])).mean())
         if strong.any() else float("nan"),
     }
+
+
+def true_forecast(cube: Cube, forecast: xr.Dataset) -> xr.Dataset:
+    """The simulator's answer to the question ``forecast`` asked, on a sample world.
+
+    Same region, origin ``t``, horizons and scenarios (read from the forecast's coordinates and
+    ``attrs["scenarios"]``): the world is re-simulated under each scenario
+    (:func:`~kgvsf_explore.world.whatif.counterfactual`, seconds for a ``small`` world) and the
+    cloud-free true NDVI is read at ``t + k``. The truth exists on image dates only, so each
+    horizon is snapped to the nearest image date, recorded in the ``time`` coordinate (pick
+    horizons that land on image dates to compare exactly, see :func:`image_horizons`).
+
+    Parameters
+    ----------
+    cube
+        The sample-world cube the forecast was made on (``kgvsf make-sample`` output).
+    forecast
+        A forecast from :meth:`~kgvsf_explore.Forecaster.forecast` on that cube.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ndvi`` ``([scenario,] horizon, y, x)`` like the forecast's (NaN where the forecast is
+        NaN, e.g. outside a geometry region), attrs ``title`` and ``t``.
+
+    Raises
+    ------
+    KGVSFError
+        The cube is not a sample world (the simulator cannot re-run it).
+
+    Examples
+    --------
+    >>> out = fc.forecast(cube, box, "2022-07-01", [10, 20], [None, dry])   # doctest: +SKIP
+    >>> truth = true_forecast(cube, out)                                     # doctest: +SKIP
+    >>> (out.ndvi - truth.ndvi).sel(scenario="dry")                          # doctest: +SKIP
+    """
+    ds = cube.ds
+    world_of(ds)  # a clear error before any work if this is not a sample world
+    t = pd.Timestamp(forecast.attrs["t"])
+    scenarios = [None if d is None else Scenario.from_dict(d)
+                 for d in json.loads(forecast.attrs.get("scenarios", "[null]"))]
+    targets = [_image_date_near(cube.times, t, int(k)) for k in forecast["horizon"].values]
+    where = {schema.Y_DIM: forecast[schema.Y_DIM].values,
+             schema.X_DIM: forecast[schema.X_DIM].values}
+    maps = []
+    for scenario in scenarios:
+        world = ds if scenario is None else counterfactual(ds, scenario)
+        nd = ndvi_of(world.sel(where)).sel({schema.TIME_DIM: targets})
+        maps.append(np.asarray(nd.values, dtype="float32"))
+    data = np.stack(maps) if "scenario" in forecast.dims else maps[0]
+    out = xr.zeros_like(forecast["ndvi"], dtype="float32").copy(data=data)
+    out = out.where(np.isfinite(forecast["ndvi"]))
+    out = out.assign_coords({schema.TIME_DIM: ("horizon", pd.DatetimeIndex(targets).values)})
+    out.attrs = {"long_name": "true NDVI (simulator, cloud-free)",
+                 "grid_mapping": schema.GRID_MAPPING}
+    return xr.Dataset({"ndvi": out}, attrs={"title": "simulator truth", "t": str(t.date())})
+
+
+def image_horizons(cube: Cube, start: Any, near: Sequence[int]) -> list[int]:
+    """Horizons (days) from the last image on or before ``start`` to the image dates nearest
+    ``t + k`` for each ``k`` in ``near`` (duplicates dropped): forecasts at these horizons can
+    be compared with the truth without snapping.
+
+    Examples
+    --------
+    >>> image_horizons(cube, "2022-07-01", [10, 20, 30])   # doctest: +SKIP
+    [10, 20, 30]
+    """
+    times = cube.times
+    before = times[times <= pd.Timestamp(start)]
+    if not len(before):
+        raise KGVSFError(f"no image on or before {pd.Timestamp(start).date()}")
+    t = before[-1]
+    out: list[int] = []
+    for k in near:
+        d = int((_image_date_near(times, t, int(k)) - t).days)
+        if d > 0 and d not in out:
+            out.append(d)
+    return out
