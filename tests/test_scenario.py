@@ -411,7 +411,7 @@ def test_to_json_is_atomic(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(scenario_module.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)  # _atomic looks it up at call time
     with pytest.raises(OSError, match="disk full"):
         Scenario.parse("tmax +2").to_json(path)
     assert path.read_text() == before
@@ -435,7 +435,7 @@ def test_example_files_load():
     [
         ({"kgvsf_scenario_version": 1, "changes": [], "colour": 1}, r"unknown key.*colour"),
         ({"changes": []}, "missing 'kgvsf_scenario_version'"),
-        ({"kgvsf_scenario_version": 2, "changes": []}, "newer kgvsf_explore"),
+        ({"kgvsf_scenario_version": 3, "changes": []}, "newer kgvsf_explore"),
         ({"kgvsf_scenario_version": "1", "changes": []}, "positive integer"),
         ({"kgvsf_scenario_version": 1, "changes": {}}, "expected a list"),
         (
