@@ -1,8 +1,9 @@
 """Look at per-pixel embeddings: PCA false colour, k-means clusters, per-field means.
 
 All functions take the ``(feature, y, x)`` array of
-:meth:`kgvsf_explore.forecaster.Forecaster.embed` and use plain numpy (deterministic, no
-scikit-learn needed).
+:meth:`kgvsf_explore.forecaster.Forecaster.embed`; PCA is numpy's SVD and clustering is scipy's
+k-means (seeded, deterministic). :func:`field_means` and :func:`cluster_fields` work per field
+polygon; :func:`to_geoparquet` writes the result atomically.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def pca_rgb(emb: xr.DataArray) -> xr.DataArray:
 
 
 def kmeans(emb: xr.DataArray, k: int = 5, seed: int = 0, iters: int = 50) -> xr.DataArray:
-    """Cluster the pixels of an embedding (Lloyd's algorithm, k-means++ initialisation).
+    """Cluster the pixels of an embedding (k-means++, then Lloyd: :func:`scipy.cluster.vq.kmeans2`).
 
     Parameters
     ----------
@@ -116,34 +117,43 @@ def kmeans(emb: xr.DataArray, k: int = 5, seed: int = 0, iters: int = 50) -> xr.
     """
     emb = emb.transpose(FEATURE_DIM, schema.Y_DIM, schema.X_DIM)
     x, ok = _pixels(emb)
-    if k < 1 or k > len(x):
-        raise KGVSFError(f"k={k} must lie in [1, {len(x)}] (the number of valid pixels)")
-    rng = np.random.default_rng(seed)
-    centres = [x[rng.integers(len(x))]]
-    d2 = ((x - centres[0]) ** 2).sum(axis=1)
-    for _ in range(1, k):
-        total = d2.sum()
-        idx = int(rng.integers(len(x))) if total <= 0 else int(rng.choice(len(x), p=d2 / total))
-        centres.append(x[idx])
-        d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(axis=1))
-    c = np.stack(centres)
-    labels = np.full(len(x), -1)
-    for _ in range(iters):
-        dist = (x ** 2).sum(1)[:, None] - 2 * x @ c.T + (c ** 2).sum(1)[None, :]
-        new = dist.argmin(axis=1)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-        for j in range(k):
-            members = x[labels == j]
-            if len(members):
-                c[j] = members.mean(axis=0)
+    labels = _kmeans_labels(x, k, seed, iters, "valid pixels")
     out = np.full(ok.shape, -1, dtype="int64")
     out[ok] = labels
     res = _spatial_like(emb, out.reshape(emb.shape[1], emb.shape[2]),
                         (schema.Y_DIM, schema.X_DIM))
     return res.rename("cluster").assign_attrs(long_name=f"k-means cluster (k={k})",
                                               seed=seed, t=emb.attrs.get("t", ""))
+
+
+def _kmeans_labels(x: np.ndarray, k: int, seed: int, iters: int, what: str) -> np.ndarray:
+    """k-means++ then Lloyd (:func:`scipy.cluster.vq.kmeans2`) labels of the rows of ``x``."""
+    from scipy.cluster.vq import kmeans2
+
+    if k < 1 or k > len(x):
+        raise KGVSFError(f"k={k} must lie in [1, {len(x)}] (the number of {what})")
+    _, labels = kmeans2(x, k, iter=iters, minit="++", seed=np.random.default_rng(seed))
+    return labels.astype("int64")
+
+
+def cluster_fields(gdf: Any, k: int = 5, seed: int = 0, iters: int = 50) -> Any:
+    """Cluster fields by their mean embedding (the ``emb_*`` columns of :func:`field_means`).
+
+    Returns a copy of ``gdf`` with an int ``cluster`` column in ``0..k-1``.
+
+    Examples
+    --------
+    >>> means = field_means(emb, cube.fields, cube.field_id)   # doctest: +SKIP
+    >>> fields = cluster_fields(means, k=4)                     # doctest: +SKIP
+    >>> pd.crosstab(fields.crop_type, fields.cluster)           # doctest: +SKIP
+    """
+    cols = [c for c in gdf.columns if str(c).startswith("emb_")]
+    if not cols:
+        raise KGVSFError("no emb_* columns: pass the output of field_means()")
+    x = gdf[cols].to_numpy(dtype="float64")
+    out = gdf.copy()
+    out["cluster"] = _kmeans_labels(x, k, seed, iters, "fields")
+    return out
 
 
 def field_means(emb: xr.DataArray, fields_gdf: Any, field_id: xr.DataArray) -> Any:

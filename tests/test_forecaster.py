@@ -226,3 +226,14 @@ def test_large_region_chunks_automatically(fc: Forecaster, cube: Cube,
     monkeypatch.setattr(chunked, "AUTO_CHUNK_PIXELS", 100)
     out = fc.forecast(cube, None, START, (5,))
     assert dask.is_dask_collection(out.reflectance)
+
+
+def test_cluster_fields(emb: xr.DataArray, cube: Cube) -> None:
+    from kgvsf_explore.embeddings import cluster_fields
+
+    gdf = cluster_fields(field_means(emb, cube.fields, cube.field_id), k=3, seed=1)
+    assert set(gdf.cluster.unique()) <= {0, 1, 2} and gdf.cluster.nunique() == 3
+    again = cluster_fields(field_means(emb, cube.fields, cube.field_id), k=3, seed=1)
+    assert (gdf.cluster == again.cluster).all()
+    with pytest.raises(KGVSFError, match="emb_"):
+        cluster_fields(cube.fields)
