@@ -168,7 +168,7 @@ class Forecaster:
 
         Examples
         --------
-        >>> out = fc.forecast(cube, "2022-07-01", (15,), [None, dry])   # doctest: +SKIP
+        >>> out = fc.forecast(cube, None, "2022-07-01", (15,), [None, dry])   # doctest: +SKIP
         >>> d = Forecaster.compare(out)                                 # doctest: +SKIP
         >>> list(d.scenario.values)                                     # doctest: +SKIP
         ['dry']
