@@ -206,7 +206,7 @@ def test_importing_cube_does_not_import_torch_or_hvplot():
 
 
 def test_tile_weights_are_bilinear_means():
-    from kgvsf_explore.cube.sampler import _tile_weights
+    from kgvsf_explore.cube.regrid import tile_weights as _tile_weights
 
     sl, w = _tile_weights(np.array([0.0, 10.0, 20.0, 30.0]), np.array([5.0, 15.0]))
     assert sl == slice(0, 3)

@@ -168,3 +168,19 @@ def test_true_forecast_answers_the_same_question(cube: Cube, model: KGVSF) -> No
                                rtol=1e-6)
     with pytest.raises(KGVSFError, match="make-sample"):
         true_forecast(Cube(cube.ds.assign_attrs(kgvsf_seed=None).drop_attrs()), out)
+
+
+def test_tile_driver_table_equals_the_regridded_mean(cube: Cube) -> None:
+    from kgvsf_explore.cube.regrid import TileDrivers, drivers_on_pixels
+
+    ds, names = cube.ds, ["prcp", "tmax", "srad"]
+    ref = drivers_on_pixels(ds.isel(day=slice(100, 140)), tuple(names))
+    on_pixels = ref.assign_coords(day=ds.day[100:141][:40])
+    for layout in (ds, drivers_on_pixels(ds, tuple(names))):  # met grid, pixel grid
+        table = TileDrivers(layout, ds.y.values, ds.x.values, names, slice(100, 140),
+                            (slice(3, 30), slice(0, 32)))
+        for rows, cols in [(slice(3, 19), slice(0, 16)), (slice(14, 30), slice(16, 32))]:
+            expect = on_pixels.isel(y=rows, x=cols).mean(("y", "x"))
+            np.testing.assert_allclose(table.mean(rows, cols),
+                                       np.stack([expect[n].values for n in names], -1),
+                                       rtol=1e-5, atol=1e-5)

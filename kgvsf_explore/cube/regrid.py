@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import xarray as xr
 
 from .. import schema
@@ -51,3 +54,114 @@ def drivers_on_pixels(ds: xr.Dataset, drivers: tuple[str, ...] | None = None) ->
             .assign_attrs(ds[name].attrs)
         )
     return xr.Dataset(out)
+
+
+def tile_weights(grid: np.ndarray, points: np.ndarray) -> tuple[slice, np.ndarray] | None:
+    """Mean 1-D linear-interpolation weights of ``points`` on ``grid`` (monotonic).
+
+    Returns ``(slice of grid cells used, weights)`` with ``weights`` summing to 1, or None when a
+    point lies outside the grid (where linear interpolation gives NaN).
+    """
+    grid = np.asarray(grid, dtype="float64")
+    points = np.asarray(points, dtype="float64")
+    lo, hi = min(grid[0], grid[-1]), max(grid[0], grid[-1])
+    if points.min() < lo or points.max() > hi:
+        return None
+    if grid.size == 1:
+        return slice(0, 1), np.ones(1)
+    ascending = grid[-1] > grid[0]
+    g = grid if ascending else grid[::-1]
+    j = np.clip(np.searchsorted(g, points, side="right") - 1, 0, g.size - 2)
+    frac = (points - g[j]) / (g[j + 1] - g[j])
+    w = np.zeros(g.size)
+    np.add.at(w, j, 1.0 - frac)
+    np.add.at(w, j + 1, frac)
+    w /= points.size
+    if not ascending:
+        w = w[::-1]
+    used = np.flatnonzero(w)
+    if used.size == 0:  # pragma: no cover - weights always sum to 1
+        return None
+    sl = slice(int(used[0]), int(used[-1]) + 1)
+    return sl, w[sl]
+
+
+class TileDrivers:
+    """Tile-mean daily drivers of pixel windows, from drivers in any stored layout.
+
+    The drivers of ``days`` over the pixel ``extent`` are read once (the native met cells that
+    cover it, or its pixels, or a series); the mean of a window is then a small weighted sum.
+    It equals the window mean of :func:`drivers_on_pixels` exactly: bilinear interpolation is
+    separable, so the mean of the interpolated field is the native field weighted by the outer
+    product of the window-mean 1-D weights (:func:`tile_weights`). Windows reaching outside
+    the native grid fall back to :func:`drivers_on_pixels`.
+
+    Parameters
+    ----------
+    drivers
+        Drivers on ``(day, y_met, x_met)``, ``(day, y, x)`` or ``(day,)`` (e.g. a scenario's).
+    y, x
+        The cube's pixel-centre coordinates (all of them).
+    names
+        Driver names, in the order of the output columns.
+    days
+        Day indices to read (a slice of the ``day`` dimension).
+    extent
+        ``(rows, cols)`` pixel slices every window will lie in; default the whole grid.
+    """
+
+    def __init__(self, drivers: xr.Dataset, y: np.ndarray, x: np.ndarray,
+                 names: Sequence[str], days: slice,
+                 extent: tuple[slice, slice] | None = None) -> None:
+        import dask
+
+        self.y, self.x = np.asarray(y), np.asarray(x)
+        self.names = list(names)
+        self.days = days
+        self.drivers = drivers
+        rows, cols = extent or (slice(0, len(self.y)), slice(0, len(self.x)))
+        self.extent = rows, cols
+        self._met: dict[str, tuple[slice, slice]] = {}
+        lazy = []
+        for name in self.names:
+            da = drivers[name].isel({schema.DAY_DIM: days})
+            if schema.Y_MET_DIM in da.dims:
+                wy = tile_weights(drivers[schema.Y_MET_DIM].values, self.y[rows])
+                wx = tile_weights(drivers[schema.X_MET_DIM].values, self.x[cols])
+                ysl = wy[0] if wy else slice(None)
+                xsl = wx[0] if wx else slice(None)
+                self._met[name] = (ysl, xsl)
+                da = da.isel({schema.Y_MET_DIM: ysl, schema.X_MET_DIM: xsl}).transpose(
+                    schema.DAY_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
+            elif schema.Y_DIM in da.dims:
+                da = da.isel({schema.Y_DIM: rows, schema.X_DIM: cols}).transpose(
+                    schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
+            lazy.append(da.data)
+        self._values = [np.asarray(v, dtype="float64") for v in dask.compute(*lazy)]
+
+    def mean(self, rows: slice, cols: slice) -> np.ndarray:
+        """Window-mean drivers ``(days, len(names))`` float32 of pixels ``rows`` x ``cols``."""
+        r0, c0 = self.extent[0].start or 0, self.extent[1].start or 0
+        out = np.empty((self._values[0].shape[0], len(self.names)), dtype="float64")
+        for i, (name, v) in enumerate(zip(self.names, self._values, strict=True)):
+            if name in self._met:
+                ysl, xsl = self._met[name]
+                wy = tile_weights(self.drivers[schema.Y_MET_DIM].values[ysl], self.y[rows])
+                wx = tile_weights(self.drivers[schema.X_MET_DIM].values[xsl], self.x[cols])
+                if wy is None or wx is None:
+                    return self._reference(rows, cols)
+                (sy, wy), (sx, wx) = wy, wx
+                out[:, i] = np.einsum("dab,a,b->d", v[:, sy, sx], wy, wx)
+            elif v.ndim == 3:
+                out[:, i] = v[:, rows.start - r0:rows.stop - r0,
+                              cols.start - c0:cols.stop - c0].mean(axis=(1, 2))
+            else:
+                out[:, i] = v
+        return out.astype("float32")
+
+    def _reference(self, rows: slice, cols: slice) -> np.ndarray:
+        sub = self.drivers[self.names].isel({schema.DAY_DIM: self.days})
+        sub = sub.assign_coords({schema.Y_DIM: self.y[rows], schema.X_DIM: self.x[cols]})
+        means = drivers_on_pixels(sub, tuple(self.names)).mean(
+            (schema.Y_DIM, schema.X_DIM)).compute()
+        return np.stack([means[n].values for n in self.names], axis=-1).astype("float32")

@@ -20,7 +20,7 @@ import xarray as xr
 from .. import schema
 from ._util import crop_met_grid
 from .cube import REGION_MASK, Cube
-from .regrid import drivers_on_pixels
+from .regrid import TileDrivers, drivers_on_pixels
 
 __all__ = ["Sample", "Sampler", "sample_to_tensors"]  # + SamplerDataset, built lazily
 
@@ -278,51 +278,17 @@ class Sampler:
         """Tile-mean drivers ``(d1 - d0 + 1, V)`` float32 for days ``d0..d1``.
 
         Equals the tile mean of :func:`drivers_on_pixels` (bilinear from a native met grid,
-        broadcast from a series, as-is on pixels) but is computed directly: bilinear weights are
-        separable, so the tile mean of the interpolated field is the native field weighted by
-        the outer product of the tile-mean 1-D weights. Falls back to
-        :func:`drivers_on_pixels` when the tile is not inside the native grid.
+        broadcast from a series, as-is on pixels) but is computed directly by
+        :class:`~kgvsf_explore.cube.regrid.TileDrivers`.
         """
         n_days = d1 - d0 + 1
         if not self.driver_names:
             return np.zeros((n_days, 0), dtype="float32")
-        ds = self.cube.ds
-        days = {schema.DAY_DIM: slice(d0, d1 + 1)}
         win = self._window(row, col)
-        ys, xs = self._y[win[schema.Y_DIM]], self._x[win[schema.X_DIM]]
-        pieces: list[Any] = []
-        weights: list[tuple[np.ndarray, np.ndarray] | None] = []
-        for name in self.driver_names:
-            da = ds[name]
-            if schema.Y_MET_DIM in da.dims:
-                wy = _tile_weights(ds[schema.Y_MET_DIM].values, ys)
-                wx = _tile_weights(ds[schema.X_MET_DIM].values, xs)
-                if wy is None or wx is None:
-                    return self._drivers_regrid(row, col, d0, d1)
-                (ysl, wy), (xsl, wx) = wy, wx
-                sub = da.isel({**days, schema.Y_MET_DIM: ysl, schema.X_MET_DIM: xsl})
-                sub = sub.transpose(schema.DAY_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
-                pieces.append(sub.data)
-                weights.append((wy, wx))
-            elif schema.Y_DIM in da.dims:
-                sub = da.isel({**days, **win}).transpose(schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
-                pieces.append(sub.data)
-                weights.append(None)
-            else:
-                pieces.append(da.isel(days).data)
-                weights.append(None)
-        import dask
-
-        out = np.empty((n_days, len(self.driver_names)), dtype="float64")
-        for i, (values, w) in enumerate(zip(dask.compute(*pieces), weights, strict=True)):
-            v = np.asarray(values, dtype="float64")
-            if w is not None:
-                out[:, i] = np.einsum("dab,a,b->d", v, w[0], w[1])
-            elif v.ndim == 3:
-                out[:, i] = v.mean(axis=(1, 2))
-            else:
-                out[:, i] = v
-        return out.astype("float32")
+        rows, cols = win[schema.Y_DIM], win[schema.X_DIM]
+        table = TileDrivers(self.cube.ds, self._y, self._x, self.driver_names,
+                            slice(d0, d1 + 1), (rows, cols))
+        return table.mean(rows, cols)
 
     def _drivers_regrid(self, row: int, col: int, d0: int, d1: int) -> np.ndarray:
         """Tile-mean drivers through :func:`drivers_on_pixels` (the reference, slower path)."""
@@ -355,36 +321,6 @@ class Sampler:
     def _generate(self, rng: np.random.Generator, n: int) -> Iterator[Sample]:
         for _ in range(n):
             yield self._read(rng)
-
-
-def _tile_weights(grid: np.ndarray, points: np.ndarray) -> tuple[slice, np.ndarray] | None:
-    """Mean 1-D linear-interpolation weights of ``points`` on ``grid`` (monotonic).
-
-    Returns ``(slice of grid cells used, weights)`` with ``weights`` summing to 1, or None when a
-    point lies outside the grid (where linear interpolation gives NaN).
-    """
-    grid = np.asarray(grid, dtype="float64")
-    points = np.asarray(points, dtype="float64")
-    lo, hi = min(grid[0], grid[-1]), max(grid[0], grid[-1])
-    if points.min() < lo or points.max() > hi:
-        return None
-    if grid.size == 1:
-        return slice(0, 1), np.ones(1)
-    ascending = grid[-1] > grid[0]
-    g = grid if ascending else grid[::-1]
-    j = np.clip(np.searchsorted(g, points, side="right") - 1, 0, g.size - 2)
-    frac = (points - g[j]) / (g[j + 1] - g[j])
-    w = np.zeros(g.size)
-    np.add.at(w, j, 1.0 - frac)
-    np.add.at(w, j + 1, frac)
-    w /= points.size
-    if not ascending:
-        w = w[::-1]
-    used = np.flatnonzero(w)
-    if used.size == 0:  # pragma: no cover - weights always sum to 1
-        return None
-    sl = slice(int(used[0]), int(used[-1]) + 1)
-    return sl, w[sl]
 
 
 # ------------------------------------------------------------------------------------------

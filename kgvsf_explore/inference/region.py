@@ -23,7 +23,7 @@ from ..cube.cube import Cube
 from ..errors import KGVSFError, ScenarioError
 from ..models.kgvsf import KGVSF
 from .chunked import block_edge, lazy_region
-from .tiles import Stitcher, TilePlan, context_batches, plan_tiles, tile_drivers
+from .tiles import Stitcher, TilePlan, context_batches, plan_tiles
 
 
 def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
@@ -131,8 +131,7 @@ def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
                     horizons: list[int], rows: slice, cols: slice, batch_size: int,
                     progress: bool) -> np.ndarray:
     """Reflectance ``(scenario, horizon, band, rows, cols)`` of one pixel block of the plan."""
-    cfg, ds = model.cfg, plan.cube.ds
-    names = list(cfg.drivers)
+    cfg = model.cfg
     t_day, last_day = plan.t_day, plan.t_day + max(horizons)
     n_s, n_h, n_b = len(drivers), len(horizons), len(cfg.bands)
     stitch = Stitcher(plan, rows, cols)
@@ -142,10 +141,10 @@ def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
         # the future drivers of every scenario; the context keeps the observed weather
         fut = []
         for d in drivers:
+            table = plan.driver_table(d, t_day + 1, last_day, chunk)
             for r, c in chunk:
                 win = plan.window(r, c)
-                fut.append(tile_drivers(d, ds, win[schema.Y_DIM], win[schema.X_DIM],
-                                        t_day + 1, last_day, names))
+                fut.append(table.mean(win[schema.Y_DIM], win[schema.X_DIM]))
         with torch.no_grad():
             batch = {k: v.to(device) for k, v in batch.items()}
             state = model.encode_context(batch)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import schema
 from ..cube.cube import REGION_MASK, Cube
+from ..cube.regrid import TileDrivers
 from ..errors import KGVSFError, RegionError
 from ..models.config import ModelConfig
 
@@ -93,15 +94,14 @@ def resolve_region(cube: Cube, region: Any) -> tuple[slice, slice, np.ndarray | 
 
 def tile_drivers(drivers: Any, ds: Any, rows: slice, cols: slice, d0: int, d1: int,
                  names: Sequence[str]) -> np.ndarray:
-    """Tile-mean drivers ``(d1 - d0 + 1, V)`` of the window, from any driver layout."""
-    from ..cube.regrid import drivers_on_pixels
+    """Tile-mean drivers ``(d1 - d0 + 1, V)`` of the window, from any driver layout.
 
-    sub = drivers.isel({schema.DAY_DIM: slice(d0, d1 + 1)})
-    sub = sub.assign_coords({schema.Y_DIM: ds[schema.Y_DIM][rows],
-                             schema.X_DIM: ds[schema.X_DIM][cols]})
-    px = drivers_on_pixels(sub, tuple(names))
-    means = px.mean((schema.Y_DIM, schema.X_DIM)).compute()
-    return np.stack([means[n].values for n in names], axis=-1).astype("float32")
+    For many windows, build one :class:`~kgvsf_explore.cube.regrid.TileDrivers` over their
+    extent instead: it reads the drivers once.
+    """
+    table = TileDrivers(drivers, ds[schema.Y_DIM].values, ds[schema.X_DIM].values, names,
+                        slice(d0, d1 + 1), (rows, cols))
+    return table.mean(rows, cols)
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,16 @@ class TilePlan:
         """``isel`` indexers of the tile at origin ``(r, c)``."""
         tile = self.cfg.tile
         return {schema.Y_DIM: slice(r, r + tile), schema.X_DIM: slice(c, c + tile)}
+
+    def driver_table(self, drivers: Any, d0: int, d1: int,
+                     windows: Sequence[tuple[int, int]]) -> TileDrivers:
+        """Tile-mean drivers of days ``d0..d1`` for ``windows``, read once over their extent."""
+        tile = self.cfg.tile
+        extent = (slice(min(r for r, _ in windows), max(r for r, _ in windows) + tile),
+                  slice(min(c for _, c in windows), max(c for _, c in windows) + tile))
+        ds = self.cube.ds
+        return TileDrivers(drivers, ds[schema.Y_DIM].values, ds[schema.X_DIM].values,
+                           list(self.cfg.drivers), slice(d0, d1 + 1), extent)
 
     def windows_over(self, rows: slice, cols: slice) -> list[tuple[int, int]]:
         """The plan's windows that overlap the pixel block ``rows`` x ``cols``.
@@ -185,7 +195,6 @@ def context_batches(plan: TilePlan, batch_size: int, *,
     cfg, ds = plan.cfg, plan.cube.ds
     windows = list(plan.windows if windows is None else windows)
     observed = ds[list(plan.cube.driver_names)]
-    names = list(cfg.drivers)
     tsel = {schema.TIME_DIM: slice(plan.n_ctx - len(plan.ctx_times), plan.n_ctx)}
     offsets = np.array([(d - plan.t).days for d in plan.ctx_times], dtype=np.int64)
     doy = np.array([d.day_of_year for d in plan.ctx_times], dtype=np.int64)
@@ -204,14 +213,14 @@ def context_batches(plan: TilePlan, batch_size: int, *,
         if schema.CLOUD_MASK in block:
             valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
         arr = np.nan_to_num(arr, nan=0.0)
+        table = plan.driver_table(observed, plan.first_day, plan.t_day, chunk)
         imgs, masks, ctx_drv = [], [], []
         for r, c in chunk:
             yx = (slice(r - r0, r - r0 + tile), slice(c - c0, c - c0 + tile))
             imgs.append(arr[(Ellipsis,) + yx])
             masks.append(valid[(Ellipsis,) + yx])
             win = plan.window(r, c)
-            ctx_drv.append(tile_drivers(observed, ds, win[schema.Y_DIM], win[schema.X_DIM],
-                                        plan.first_day, plan.t_day, names))
+            ctx_drv.append(table.mean(win[schema.Y_DIM], win[schema.X_DIM]))
         yield chunk, _context_batch(imgs, masks, offsets, doy, ctx_drv,
                                     cfg.context - len(plan.ctx_times),
                                     plan.t_day - plan.first_day)
