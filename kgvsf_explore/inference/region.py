@@ -136,12 +136,13 @@ def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
     n_s, n_h, n_b = len(drivers), len(horizons), len(cfg.bands)
     stitch = Stitcher(plan, rows, cols)
     device = next(model.parameters()).device
-    for chunk, batch in context_batches(plan, batch_size, windows=plan.windows_over(rows, cols),
+    windows = plan.windows_over(rows, cols)
+    tables = [plan.driver_table(d, t_day + 1, last_day, windows) for d in drivers]
+    for chunk, batch in context_batches(plan, batch_size, windows=windows,
                                         progress=progress, desc="forecasting"):
         # the future drivers of every scenario; the context keeps the observed weather
         fut = []
-        for d in drivers:
-            table = plan.driver_table(d, t_day + 1, last_day, chunk)
+        for table in tables:
             for r, c in chunk:
                 win = plan.window(r, c)
                 fut.append(table.mean(win[schema.Y_DIM], win[schema.X_DIM]))

@@ -188,9 +188,10 @@ def context_batches(plan: TilePlan, batch_size: int, *,
                     desc: str = "tiles") -> Iterator[tuple[list[tuple[int, int]], dict]]:
     """Yield ``(windows, batch)`` per ``batch_size`` tiles: the context batch of those windows.
 
-    ``windows`` defaults to all of the plan's. Each batch reads the images of its windows'
-    bounding box once (lazy cubes read only that block). The context drivers are the observed
-    ones (a scenario changes the weather after ``t``).
+    ``windows`` defaults to all of the plan's. The context images of the windows' bounding box
+    are read once (a lazy cube reads only that block; the block path of
+    :mod:`~kgvsf_explore.inference.chunked` keeps it to one block). The context drivers are the
+    observed ones (a scenario changes the weather after ``t``).
     """
     cfg, ds = plan.cfg, plan.cube.ds
     windows = list(plan.windows if windows is None else windows)
@@ -200,20 +201,23 @@ def context_batches(plan: TilePlan, batch_size: int, *,
     doy = np.array([d.day_of_year for d in plan.ctx_times], dtype=np.int64)
     image_vars = list(cfg.bands) + ([schema.CLOUD_MASK] if schema.CLOUD_MASK in ds else [])
     tile = cfg.tile
+    if not windows:
+        return
+    # one read of the windows' extent: a lazy cube decompresses each of its chunks once
+    r0, c0 = min(r for r, _ in windows), min(c for _, c in windows)
+    r1, c1 = max(r for r, _ in windows) + tile, max(c for _, c in windows) + tile
+    block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
+                                 schema.X_DIM: slice(c0, c1)}).compute()
+    arr = np.stack([np.asarray(block[b].values, dtype="float32") for b in cfg.bands],
+                   axis=1)  # (T, C, h, w)
+    valid = np.isfinite(arr).all(axis=1)
+    if schema.CLOUD_MASK in block:
+        valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
+    arr = np.nan_to_num(arr, nan=0.0)
+    table = plan.driver_table(observed, plan.first_day, plan.t_day, windows)
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, unit="batch",
                    disable=not progress):
         chunk = windows[b0:b0 + batch_size]
-        r0, c0 = min(r for r, _ in chunk), min(c for _, c in chunk)
-        r1, c1 = max(r for r, _ in chunk) + tile, max(c for _, c in chunk) + tile
-        block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
-                                     schema.X_DIM: slice(c0, c1)})
-        arr = np.stack([np.asarray(block[b].values, dtype="float32") for b in cfg.bands],
-                       axis=1)  # (T, C, h, w)
-        valid = np.isfinite(arr).all(axis=1)
-        if schema.CLOUD_MASK in block:
-            valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
-        arr = np.nan_to_num(arr, nan=0.0)
-        table = plan.driver_table(observed, plan.first_day, plan.t_day, chunk)
         imgs, masks, ctx_drv = [], [], []
         for r, c in chunk:
             yx = (slice(r - r0, r - r0 + tile), slice(c - c0, c - c0 + tile))
