@@ -29,6 +29,16 @@ def _make_sample(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .cube import open_cube
 
+    if getattr(args, "check", False):
+        from .cube.reading import check_chunks
+
+        cube = open_cube(args.cube, validate=False)
+        problems = check_chunks(cube.ds)
+        if problems:
+            print(f"{len(problems)} unreadable chunk(s) in {args.cube}:")
+            print("\n".join(f"  {p}" for p in problems))
+            return 1
+        print(f"every chunk of {args.cube} reads")
     print(repr(open_cube(args.cube)))
     return 0
 
@@ -107,6 +117,15 @@ def _demo(args: argparse.Namespace) -> int:
     weights = "shipped" if (default_weights() / "model.safetensors").is_file() else None
     return _whatif(argparse.Namespace(cube=cube, scenario=scenario, start=args.start,
                                       end=args.end, out=args.out, weights=weights))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app.serve import serve
+
+    print(f"KG-VSF explorer on http://localhost:{args.port}/ (Ctrl-C stops it)", flush=True)
+    serve(cube=args.cube, weights=args.weights, port=args.port, show=not args.no_show,
+          address=args.address)
+    return 0
 
 
 def _cubes(args: argparse.Namespace) -> list:
@@ -217,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="validate a cube and print its summary")
     p.add_argument("cube", help="cube folder, .zarr store or NetCDF file")
+    p.add_argument("--check", action="store_true",
+                   help="first read every chunk and list the unreadable ones (exit 1 if any)")
     p.set_defaults(func=_info)
 
     p = sub.add_parser("whatif", help="the simulator's true effect of a scenario on a sample cube")
@@ -271,6 +292,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", help="write the model card (Markdown) here")
     p.set_defaults(func=_evaluate_weights)
 
+    p = sub.add_parser("evaluate", help="the downstream-task table: every pretraining objective "
+                                        "on five tasks, and the counterfactual check")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"])
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--seed", type=int, help="evaluation sample world (default 42)")
+    where.add_argument("--cube", help="evaluation cube (a simulated world with *_true bands)")
+    p.add_argument("--seeds", default="0,1,2", help="finetuning seeds (mean and spread)")
+    p.add_argument("--objectives", help="encoders, e.g. kgvsf,sm-mr,random (default: all)")
+    p.add_argument("--tasks", help="crop_type,sm_estimation,sm_forecast,missing_image,"
+                                   "future_image (default: all)")
+    p.add_argument("--budgets", default="0.01,0.1,1.0", help="shares of the labels")
+    p.add_argument("--protocols", default="frozen,finetune")
+    p.add_argument("--out", help="output folder (default build/evaluate/PRESET)")
+    p.add_argument("--cache", default="build/evaluate/cache", help="pretraining cache")
+    p.add_argument("--what-if", action="store_true",
+                   help="also run the counterfactual check (held-out fields, three scenarios)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("serve", help="the dashboard in the browser (panel serve)")
+    p.add_argument("--cube", help="cube to explore (default: the shipped sample)")
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
+    p.add_argument("--address", help="address to listen on (default: all)")
+    p.add_argument("--no-show", action="store_true", help="do not open a browser tab")
+    p.set_defaults(func=_serve)
+
     p = sub.add_parser("demo", help="the main job on the shipped sample: summary + what-if")
     p.add_argument("--cube", help="cube to use instead of the shipped sample")
     p.add_argument("--scenario", help="scenario JSON instead of the shipped drought example")
@@ -281,6 +328,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import time
+
+    from .evaluation.runner import EvalConfig, run_evaluation
+
+    def names(text: str | None) -> tuple[str, ...]:
+        return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
+
+    cfg = EvalConfig(
+        preset=args.preset, seed=args.seed, cube=args.cube, seeds=tuple(_ints(args.seeds)),
+        encoders=names(args.objectives), budgets=tuple(float(b) for b in names(args.budgets)),
+        protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
+        cache=args.cache, what_if=args.what_if,
+        extra={"command": "kgvsf " + " ".join(sys.argv[1:]) if sys.argv[1:] else "kgvsf evaluate"},
+    )
+    if args.tasks:
+        cfg.tasks = names(args.tasks)
+        cfg.__post_init__()
+    t0 = time.perf_counter()
+    out = run_evaluation(cfg)
+    print(f"table written to {out}/results.md ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kgvsf`` console script."""
     from .errors import KGVSFError
@@ -288,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError, KGVSFError) as err:
+    except (OSError, ValueError, KGVSFError) as err:  # disk full, missing files, bad input
         print(f"kgvsf {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,14 @@ class ScenarioError(KGVSFError, ValueError):
     """A scenario is malformed or cannot be applied to the given drivers."""
 
 
+class CubeReadError(KGVSFError, OSError):
+    """Stored cube data could not be read (a corrupted or truncated chunk, a vanished file)."""
+
+
+class DriverGapError(KGVSFError, ValueError):
+    """Drivers needed for a forecast or a sample are missing (NaN) or infinite on some days."""
+
+
 class MissingDependencyError(KGVSFError, ImportError):
     """An optional dependency is needed for what was asked (the message says what to install)."""
 

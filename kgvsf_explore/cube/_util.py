@@ -115,9 +115,12 @@ def load_samples(requests: Mapping[str, list]) -> dict[str, np.ndarray]:
     """Compute the pieces of several :func:`sample_parts` requests in one dask pass."""
     import dask
 
+    from .reading import reading
+
     names = list(requests)
     flat = [p for n in names for p in requests[n]]
-    values = iter(dask.compute(*flat))
+    with reading("samples of " + ", ".join(names) + " for validation"):
+        values = iter(dask.compute(*flat))
     out = {}
     for n in names:
         out[n] = np.concatenate([np.asarray(next(values)).ravel() for _ in requests[n]])

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from .. import schema
+from ..errors import DriverGapError
 
 
 def drivers_on_pixels(ds: xr.Dataset, drivers: tuple[str, ...] | None = None) -> xr.Dataset:
@@ -137,7 +138,25 @@ class TileDrivers:
                 da = da.isel({schema.Y_DIM: rows, schema.X_DIM: cols}).transpose(
                     schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
             lazy.append(da.data)
-        self._values = [np.asarray(v, dtype="float64") for v in dask.compute(*lazy)]
+        from .reading import reading
+
+        with reading("the drivers " + ", ".join(self.names)):
+            self._values = [np.asarray(v, dtype="float64") for v in dask.compute(*lazy)]
+        for name, v in zip(self.names, self._values, strict=True):
+            bad = ~np.isfinite(v)
+            if bad.any():
+                self._gap_error(name, bad, drivers)
+
+    def _gap_error(self, name: str, bad: np.ndarray, drivers: xr.Dataset) -> None:
+        per_day = bad.reshape(bad.shape[0], -1).any(axis=1)
+        dates = drivers[schema.DAY_DIM].values[self.days][per_day]
+        shown = ", ".join(str(np.datetime_as_string(d, unit="D")) for d in dates[:5])
+        more = f" and {len(dates) - 5} more" if len(dates) > 5 else ""
+        raise DriverGapError(
+            f"driver {name!r} is missing (NaN) or infinite on {len(dates)} day(s) the model "
+            f"needs: {shown}{more}. Drivers must be complete: fill the gaps, e.g. "
+            f"ds['{name}'] = ds['{name}'].interpolate_na('day'), or give weather for those days"
+        )
 
     def mean(self, rows: slice, cols: slice) -> np.ndarray:
         """Window-mean drivers ``(days, len(names))`` float32 of pixels ``rows`` x ``cols``."""

@@ -20,6 +20,7 @@ import xarray as xr
 from .. import schema
 from ._util import crop_met_grid
 from .cube import REGION_MASK, Cube
+from .reading import reading
 from .regrid import TileDrivers, drivers_on_pixels
 
 __all__ = ["Sample", "Sampler", "sample_to_tensors"]  # + SamplerDataset, built lazily
@@ -233,7 +234,8 @@ class Sampler:
         tidx = self._img[np.r_[ctx, q]]
         names = list(self.bands) + (self._truth if self._has_truth else [])
         extra = [v for v in (schema.CLOUD_MASK, REGION_MASK) if v in ds]
-        sub = ds[names + extra].isel({schema.TIME_DIM: tidx, **win}).load()
+        with reading(f"images of the tile at row {row}, column {col}", ds):
+            sub = ds[names + extra].isel({schema.TIME_DIM: tidx, **win}).load()
         obs = np.stack([sub[b].values for b in self.bands], axis=1).astype("float32")
         valid = np.isfinite(obs).all(axis=1)
         if schema.CLOUD_MASK in sub:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import schema
 from ..cube.cube import REGION_MASK, Cube
+from ..cube.reading import reading
 from ..cube.regrid import TileDrivers
 from ..errors import KGVSFError, RegionError
 from ..models.config import ModelConfig
@@ -206,14 +207,15 @@ def context_batches(plan: TilePlan, batch_size: int, *,
     # one read of the windows' extent: a lazy cube decompresses each of its chunks once
     r0, c0 = min(r for r, _ in windows), min(c for _, c in windows)
     r1, c1 = max(r for r, _ in windows) + tile, max(c for _, c in windows) + tile
-    block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
-                                 schema.X_DIM: slice(c0, c1)}).compute()
+    with reading(f"the context images of rows {r0}..{r1}, columns {c0}..{c1}", ds):
+        block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
+                                     schema.X_DIM: slice(c0, c1)}).compute()
     arr = np.stack([np.asarray(block[b].values, dtype="float32") for b in cfg.bands],
                    axis=1)  # (T, C, h, w)
-    valid = np.isfinite(arr).all(axis=1)
+    valid = np.isfinite(arr).all(axis=1)  # NaN or Inf: not an observation
     if schema.CLOUD_MASK in block:
         valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
-    arr = np.nan_to_num(arr, nan=0.0)
+    arr = np.where(valid[:, None], arr, np.float32(0.0))
     table = plan.driver_table(observed, plan.first_day, plan.t_day, windows)
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, unit="batch",
                    disable=not progress):
