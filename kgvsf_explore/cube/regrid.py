@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -109,11 +110,13 @@ class TileDrivers:
         Day indices to read (a slice of the ``day`` dimension).
     extent
         ``(rows, cols)`` pixel slices every window will lie in; default the whole grid.
+    reader
+        A :class:`~kgvsf_explore.cube.arrays.WindowReader` of ``drivers`` to reuse.
     """
 
     def __init__(self, drivers: xr.Dataset, y: np.ndarray, x: np.ndarray,
                  names: Sequence[str], days: slice,
-                 extent: tuple[slice, slice] | None = None) -> None:
+                 extent: tuple[slice, slice] | None = None, reader: Any = None) -> None:
         import dask
 
         self.y, self.x = np.asarray(y), np.asarray(x)
@@ -123,25 +126,36 @@ class TileDrivers:
         rows, cols = extent or (slice(0, len(self.y)), slice(0, len(self.x)))
         self.extent = rows, cols
         self._met: dict[str, tuple[slice, slice]] = {}
-        lazy = []
+        from .arrays import WindowReader
+        from .reading import reading
+
+        reader = reader or WindowReader(drivers)
+        values: dict[str, Any] = {}
+        lazy: dict[str, Any] = {}
         for name in self.names:
-            da = drivers[name].isel({schema.DAY_DIM: days})
-            if schema.Y_MET_DIM in da.dims:
+            dims = drivers[name].dims
+            if schema.Y_MET_DIM in dims:
                 wy = tile_weights(drivers[schema.Y_MET_DIM].values, self.y[rows])
                 wx = tile_weights(drivers[schema.X_MET_DIM].values, self.x[cols])
                 ysl = wy[0] if wy else slice(None)
                 xsl = wx[0] if wx else slice(None)
                 self._met[name] = (ysl, xsl)
-                da = da.isel({schema.Y_MET_DIM: ysl, schema.X_MET_DIM: xsl}).transpose(
-                    schema.DAY_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
-            elif schema.Y_DIM in da.dims:
-                da = da.isel({schema.Y_DIM: rows, schema.X_DIM: cols}).transpose(
-                    schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
-            lazy.append(da.data)
-        from .reading import reading
-
-        with reading("the drivers " + ", ".join(self.names)):
-            self._values = [np.asarray(v, dtype="float64") for v in dask.compute(*lazy)]
+                index = {schema.DAY_DIM: days, schema.Y_MET_DIM: ysl, schema.X_MET_DIM: xsl}
+                order = (schema.DAY_DIM, schema.Y_MET_DIM, schema.X_MET_DIM)
+            elif schema.Y_DIM in dims:
+                index = {schema.DAY_DIM: days, schema.Y_DIM: rows, schema.X_DIM: cols}
+                order = (schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
+            else:
+                index, order = {schema.DAY_DIM: days}, (schema.DAY_DIM,)
+            axes = [dims.index(d) for d in order]
+            if reader.in_memory(name):
+                values[name] = np.transpose(reader.take(name, index), axes)
+            else:
+                lazy[name] = drivers[name].isel(index).transpose(*order).data
+        if lazy:
+            with reading("the drivers " + ", ".join(lazy)):
+                values.update(zip(lazy, dask.compute(*lazy.values()), strict=True))
+        self._values = [np.asarray(values[n], dtype="float64") for n in self.names]
         for name, v in zip(self.names, self._values, strict=True):
             bad = ~np.isfinite(v)
             if bad.any():

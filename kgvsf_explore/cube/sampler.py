@@ -19,8 +19,8 @@ import xarray as xr
 
 from .. import schema
 from ._util import crop_met_grid
+from .arrays import WindowReader
 from .cube import REGION_MASK, Cube
-from .reading import reading
 from .regrid import TileDrivers, drivers_on_pixels
 
 __all__ = ["Sample", "Sampler", "sample_to_tensors"]  # + SamplerDataset, built lazily
@@ -177,6 +177,7 @@ class Sampler:
         self._x = np.asarray(ds[schema.X_DIM].values, dtype="float64")
         self._y = np.asarray(ds[schema.Y_DIM].values, dtype="float64")
         self._half = (rx / 2, ry / 2)
+        self._reader = WindowReader(ds)
 
     def __len__(self) -> int:
         return self.n_samples
@@ -199,14 +200,14 @@ class Sampler:
 
     def _valid_fraction(self, win: dict[str, slice]) -> np.ndarray:
         """Valid fraction of the tile on every usable image date (reads one band + the mask)."""
-        ds = self.cube.ds
-        ok = ds[self._ref].isel(win).notnull()
+        ds, read = self.cube.ds, self._reader
+        index = {schema.TIME_DIM: self._img, **win}
+        ok = np.isfinite(read.take(self._ref, index))
         if schema.CLOUD_MASK in ds:
-            ok = ok & ~ds[schema.CLOUD_MASK].isel(win).astype(bool)
+            ok &= ~read.take(schema.CLOUD_MASK, index).astype(bool)
         if REGION_MASK in ds:
-            ok = ok & ds[REGION_MASK].isel(win)
-        frac = ok.mean((schema.Y_DIM, schema.X_DIM)).values
-        return np.asarray(frac, dtype="float64")[self._img]
+            ok &= read.take(REGION_MASK, win).astype(bool)[None]
+        return ok.mean(axis=(1, 2), dtype="float64")
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
         ny, nx = self.cube.ds.sizes[schema.Y_DIM], self.cube.ds.sizes[schema.X_DIM]
@@ -232,26 +233,24 @@ class Sampler:
         win = self._window(row, col)
         ctx = np.arange(max(0, p - self.context + 1), p + 1)
         tidx = self._img[np.r_[ctx, q]]
-        names = list(self.bands) + (self._truth if self._has_truth else [])
-        extra = [v for v in (schema.CLOUD_MASK, REGION_MASK) if v in ds]
-        with reading(f"images of the tile at row {row}, column {col}", ds):
-            sub = ds[names + extra].isel({schema.TIME_DIM: tidx, **win}).load()
-        obs = np.stack([sub[b].values for b in self.bands], axis=1).astype("float32")
+        read = self._reader
+        index = {schema.TIME_DIM: tidx, **win}
+        obs = np.stack([read.take(b, index) for b in self.bands], axis=1).astype("float32")
         valid = np.isfinite(obs).all(axis=1)
-        if schema.CLOUD_MASK in sub:
-            valid &= ~sub[schema.CLOUD_MASK].values.astype(bool)
-        if REGION_MASK in sub:
-            valid &= sub[REGION_MASK].values.astype(bool)[None]
+        if schema.CLOUD_MASK in ds:
+            valid &= ~read.take(schema.CLOUD_MASK, index).astype(bool)
+        if REGION_MASK in ds:
+            valid &= read.take(REGION_MASK, win).astype(bool)[None]
         obs = np.where(valid[:, None], obs, np.float32(np.nan))
         truth = None
         if self._has_truth:
-            truth = np.stack([sub[t].values[-1] for t in self._truth]).astype("float32")
+            last = {schema.TIME_DIM: tidx[-1], **win}
+            truth = np.stack([read.take(t, last) for t in self._truth]).astype("float32")
 
         d0, dt, d1 = (int(self._img_day[i]) for i in (ctx[0], p, q))
         drivers = self._drivers(row, col, d0, d1)
         if schema.SOIL_MOISTURE in ds:
-            sm = ds[schema.SOIL_MOISTURE].isel({schema.DAY_DIM: d1, **win}).values
-            sm = np.asarray(sm, dtype="float32")
+            sm = read.take(schema.SOIL_MOISTURE, {schema.DAY_DIM: d1, **win}).astype("float32")
         else:
             sm = np.full((self.tile, self.tile), np.nan, dtype="float32")
 
@@ -289,7 +288,7 @@ class Sampler:
         win = self._window(row, col)
         rows, cols = win[schema.Y_DIM], win[schema.X_DIM]
         table = TileDrivers(self.cube.ds, self._y, self._x, self.driver_names,
-                            slice(d0, d1 + 1), (rows, cols))
+                            slice(d0, d1 + 1), (rows, cols), reader=self._reader)
         return table.mean(rows, cols)
 
     def _drivers_regrid(self, row: int, col: int, d0: int, d1: int) -> np.ndarray:

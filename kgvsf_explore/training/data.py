@@ -44,6 +44,17 @@ VAL_SEED = 20240727
 Batch = dict[str, Any]
 
 
+#: Cubes up to this many bytes in all are loaded into memory for training by default.
+IN_MEMORY_BYTES = 2 * 2**30
+
+
+def _in_memory(cubes: list[Cube], in_memory: bool | None) -> list[Cube]:
+    """The cubes loaded into memory when asked, or by default when they are small enough."""
+    if in_memory is None:
+        in_memory = sum(c.ds.nbytes for c in cubes) <= IN_MEMORY_BYTES
+    return [c.load() for c in cubes] if in_memory else cubes
+
+
 def _as_cubes(cubes: Cube | xr.Dataset | Sequence[Cube | xr.Dataset]) -> list[Cube]:
     """A list of :class:`Cube` from one cube, one dataset or a sequence of them."""
     items = [cubes] if isinstance(cubes, Cube) or not isinstance(cubes, Sequence) else cubes
@@ -277,6 +288,7 @@ def make_loaders(
     *,
     rank: int = 0,
     world_size: int = 1,
+    in_memory: bool | None = None,
 ) -> tuple[TrainStream, list[Batch]]:
     """Training batches and fixed validation batches from one or several cubes.
 
@@ -293,6 +305,10 @@ def make_loaders(
         Under data-parallel training, each rank draws its own training stream (seeded with
         ``(seed, rank, sampler)``) and gets its share of the validation batches
         (``val[rank::world_size]``), so the union over ranks is the single-process list.
+    in_memory
+        Load the cubes into memory first (samples are drawn many times faster than from a
+        zarr store: ``benchmarks/bench_train.py``). None: when they hold at most
+        :data:`IN_MEMORY_BYTES` together; False keeps them lazy (bounded memory).
 
     Returns
     -------
@@ -305,7 +321,7 @@ def make_loaders(
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-    cube_list = _as_cubes(cubes)
+    cube_list = _in_memory(_as_cubes(cubes), in_memory)
     kw = {
         "tile": model_cfg.tile,
         "context": model_cfg.context,
