@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Sample": "kgvsf_explore.cube",
     "drivers_on_pixels": "kgvsf_explore.cube",
     "Forecaster": "kgvsf_explore.forecaster",
+    "Explorer": "kgvsf_explore.app",
     "Scenario": "kgvsf_explore.scenario",
     "Change": "kgvsf_explore.scenario",
     "make_world": "kgvsf_explore.world",
@@ -48,6 +49,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import plots, schema
+    from .app import Explorer
     from .cube import Cube, Sample, Sampler, drivers_on_pixels, open_cube, validate_dataset
     from .data import data_dir, sample_path
     from .errors import (

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv and run the main job on the shipped sample cube: validate and summarise it, then ask
-# the simulator what a hot, dry summer would have done (table + figure in build/demo/).
+# Set up .venv and open the dashboard on the shipped sample cube and weights
+# (http://localhost:5006/; Ctrl-C stops it). Options go to `kgvsf serve`, e.g. --port 5007.
+# `kgvsf demo` is the same job without a browser: a what-if table and figure in build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/kgvsf demo "$@"
+.venv/bin/kgvsf serve "$@"

@@ -1,0 +1,327 @@
+"""The Panel layout of an :class:`~kgvsf_explore.app.explorer.Explorer`: widgets and panes.
+
+Only drawing happens here. The forecast maps are holoviews ``DynamicMap`` objects fed by the
+explorer's ``result`` parameter, so a slider move updates their data in the browser instead of
+rebuilding the plots; their axes are linked (zoom one, all follow); clicking a forecast map picks
+the trajectory pixel. The overview map carries a box-select tool whose bounds become
+``Explorer.bbox``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+
+from . import _plots
+from .explorer import OBSERVED
+
+if TYPE_CHECKING:
+    from .explorer import Explorer
+
+SIDEBAR_WIDTH = 300
+PANE = 260
+
+
+def _ensure_extensions() -> None:
+    import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend)
+
+    if "holoviews" not in getattr(pn.extension, "_loaded_extensions", []):
+        pn.extension()
+
+
+def _widgets(ex: Explorer) -> list[Any]:
+    w = pn.widgets
+    dates = [t.date() for t in ex.times]
+    k0, k1 = ex.k_range
+    years = {"each year's own": OBSERVED}
+    years.update({str(y): y for y in ex.param.weather_year.objects if y != OBSERVED})
+    day0, day1 = ex.days[0].date(), ex.days[-1].date()
+    widgets = [
+        w.Select.from_param(ex.param.layer, width=SIDEBAR_WIDTH - 20),
+        w.DatePicker.from_param(ex.param.start, enabled_dates=dates, start=dates[0], end=dates[-1],
+                                width=SIDEBAR_WIDTH - 20),
+        w.IntSlider.from_param(ex.param.horizon, start=k0, end=k1, step=1,
+                               width=SIDEBAR_WIDTH - 20),
+        pn.pane.Markdown("**Weather after t** (the context keeps the observed weather)",
+                         margin=(10, 5, 0, 5)),
+        w.FloatSlider.from_param(ex.param.temp_offset, start=-6.0, end=6.0, step=0.5,
+                                 width=SIDEBAR_WIDTH - 20),
+        w.FloatSlider.from_param(ex.param.rain_scale, start=0.0, end=3.0, step=0.05,
+                                 width=SIDEBAR_WIDTH - 20),
+        w.FloatSlider.from_param(ex.param.srad_scale, start=0.5, end=1.5, step=0.05,
+                                 width=SIDEBAR_WIDTH - 20),
+        w.Checkbox.from_param(ex.param.drought),
+        _drought_slider(ex, day0, day1),
+        w.Select.from_param(ex.param.weather_year, options=years, width=SIDEBAR_WIDTH - 20),
+        w.Checkbox.from_param(ex.param.show_truth, disabled=not ex.is_sample),
+    ]
+    return widgets
+
+
+def _drought_slider(ex: Explorer, day0: dt.date, day1: dt.date) -> pn.widgets.DateRangeSlider:
+    """The drought window's slider, bounded by the forecast period of the current region."""
+    def period() -> tuple[dt.date, dt.date]:
+        if ex.session is None:
+            return day0, day1
+        lo, hi = ex.controls.period(ex.session.t, ex.session.k_max)
+        return dt.date.fromisoformat(lo), dt.date.fromisoformat(hi)
+
+    lo, hi = period()
+    slider = pn.widgets.DateRangeSlider.from_param(ex.param.drought_window, start=lo, end=hi,
+                                                   step=1, width=SIDEBAR_WIDTH - 20)
+
+    def follow(event: Any) -> None:
+        bounds = period()
+        if (slider.start, slider.end) != bounds:
+            slider.param.update(start=bounds[0], end=bounds[1])
+
+    ex.param.watch(follow, "result")
+    return slider
+
+
+def _region_input(ex: Explorer) -> pn.Column:
+    """A text box mirroring the region (type coordinates instead of drawing)."""
+    def text(bbox: Any) -> str:
+        return "" if bbox is None else ", ".join(f"{v:.0f}" for v in bbox)
+
+    box = pn.widgets.TextInput(value=text(ex.bbox), width=SIDEBAR_WIDTH - 20,
+                               css_classes=["kgvsf-region"])
+
+    def typed(event: Any) -> None:
+        try:
+            vals = tuple(float(v) for v in event.new.replace(";", ",").split(","))
+            if len(vals) != 4:
+                raise ValueError
+        except ValueError:
+            ex.param.update(status=f"region {event.new!r}: write four numbers "
+                                   "xmin, ymin, xmax, ymax", status_kind="danger")
+            return
+        ex.bbox = vals
+
+    box.param.watch(typed, "value")
+    ex.param.watch(lambda e: setattr(box, "value", text(e.new)), "bbox")
+    label = pn.pane.Markdown("Region xmin, ymin, xmax, ymax (or drag a box on the map)",
+                             margin=(5, 10, 0, 10))
+    return pn.Column(label, box, margin=0)
+
+
+def _overview(ex: Explorer) -> pn.viewable.Viewable:
+    region = hv.DynamicMap(lambda bbox: _plots.region_box(bbox),
+                           streams=[hv.streams.Params(ex, ["bbox"])])
+
+    def view(layer: str, start: Any) -> Any:
+        d = ex.map_layer()
+        opts = {"tools": ["box_select", "hover"], "active_tools": ["box_select"],
+                "frame_width": 340}
+        if d["kind"] == "message":
+            return _plots.message(d["text"], 340)
+        if d["kind"] == "rgb":
+            el = _plots.rgb(d["x"], d["y"], d["values"], d["title"], **opts)
+        elif d["kind"] == "classes":
+            el = _plots.classes(d["x"], d["y"], d["values"], d["legend"], d["title"], **opts)
+        else:
+            el = _plots.image(d["x"], d["y"], d["values"], d["title"], cmap=d["cmap"],
+                              clim=d.get("clim"), label=d["label"], **opts)
+        bounds = hv.streams.BoundsXY(source=el)
+
+        def picked(bounds: Any) -> None:
+            if bounds is None:
+                return
+            x0, y0, x1, y1 = bounds
+            if np.isfinite([x0, y0, x1, y1]).all() and (x0, y0) != (x1, y1):
+                ex.bbox = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)),
+                           float(max(y0, y1)))
+
+        bounds.add_subscriber(picked)
+        return el * region
+
+    return pn.pane.HoloViews(pn.bind(view, ex.param.layer, ex.param.start), linked_axes=False,
+                             css_classes=["kgvsf-overview"])
+
+
+def _empty_image(title: str) -> hv.Image:
+    return _plots.image(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan), title)
+
+
+def _forecast_layout(ex: Explorer) -> tuple[hv.Layout, list[hv.streams.Stream]]:
+    """The four linked maps, fed by ``ex.result`` (and the truth) through DynamicMaps."""
+    params = hv.streams.Params(ex, ["result"])
+    truth_params = hv.streams.Params(ex, ["truth", "truth_status", "result"])
+    marker_params = hv.streams.Params(ex, ["pixel"])
+    opts = {"frame_width": PANE}
+
+    def base(result: Any) -> hv.Image:
+        if result is None:
+            return _empty_image("baseline forecast").opts(**opts)
+        return _plots.image(result.x, result.y, result.ndvi_baseline,
+                            f"observed weather: NDVI at t+{result.horizon} "
+                            f"({result.target.date()})", cmap="RdYlGn", clim=(-0.2, 1.0),
+                            label="NDVI", **opts)
+
+    def scen(result: Any) -> hv.Image:
+        if result is None:
+            return _empty_image("scenario forecast").opts(**opts)
+        return _plots.image(result.x, result.y, result.ndvi_scenario,
+                            f"scenario: NDVI at t+{result.horizon}", cmap="RdYlGn",
+                            clim=(-0.2, 1.0), label="NDVI", **opts)
+
+    def limit(result: Any) -> float:
+        vals = [np.abs(result.difference)]
+        if ex.truth is not None:
+            vals.append(np.abs(ex.truth.difference))
+        finite = np.concatenate([v[np.isfinite(v)] for v in vals])
+        return float(np.percentile(finite, 99)) if finite.size else 0.0
+
+    def diff(result: Any) -> hv.Image:
+        if result is None:
+            return _empty_image("difference").opts(**opts)
+        return _plots.difference(result.x, result.y, result.difference,
+                                 "model: scenario - observed NDVI", limit(result), **opts)
+
+    def truth(truth: Any, truth_status: str, result: Any) -> hv.Image:
+        if result is None:
+            return _empty_image("simulator's answer").opts(**opts)
+        if truth is None:
+            title = truth_status or "simulator's answer (toggle it in the sidebar)"
+            blank = np.full(result.difference.shape, np.nan)
+            return _plots.difference(result.x, result.y, blank, title[:60], 0.01, **opts)
+        return _plots.difference(truth.x, truth.y, truth.difference,
+                                 f"simulator: true change at {truth.target.date()}",
+                                 limit(result), **opts)
+
+    maps = [hv.DynamicMap(fn, streams=[params]) for fn in (base, scen, diff)]
+    maps.append(hv.DynamicMap(truth, streams=[truth_params]))
+    # colour ranges follow each update (clim is set per element); axes are rebuilt per region
+    maps = [m.opts(framewise=True) for m in maps]
+
+    def clicked(x: float | None, y: float | None) -> None:
+        if x is not None and y is not None:
+            ex.pixel = (float(x), float(y))
+
+    taps = [hv.streams.Tap(source=m) for m in maps]
+    for tap in taps:
+        tap.add_subscriber(clicked)
+    marker = hv.DynamicMap(lambda pixel: _plots.pixel_marker(pixel), streams=[marker_params])
+    layout = hv.Layout([m * marker for m in maps]).cols(4).opts(shared_axes=True)
+    return layout, [params, truth_params, marker_params, *taps]
+
+
+def _extent(result: Any) -> tuple | None:
+    if result is None:
+        return None
+    return (float(result.x[0]), float(result.x[-1]), float(result.y[0]), float(result.y[-1]))
+
+
+def _forecast_panes(ex: Explorer) -> pn.pane.HoloViews:
+    """The forecast maps; a new region gets new plots (fresh axes), a new weather new data."""
+    layout, streams = _forecast_layout(ex)
+    pane = pn.pane.HoloViews(layout, linked_axes=False, css_classes=["kgvsf-forecasts"])
+    state = {"extent": _extent(ex.result), "streams": streams}
+
+    def region_changed(event: Any) -> None:
+        extent = _extent(event.new)
+        if extent == state["extent"]:
+            return
+        for stream in state["streams"]:
+            if isinstance(stream, hv.streams.Params):
+                stream.unwatch()
+        layout, state["streams"] = _forecast_layout(ex)
+        state["extent"] = extent
+        pane.object = layout
+
+    ex.param.watch(region_changed, "result")
+    return pane
+
+
+def _trajectory(ex: Explorer) -> pn.viewable.Viewable:
+    def view(traj: Any, truth: Any) -> Any:
+        if traj is None:
+            return pn.pane.Markdown("*Click a pixel of a forecast map to see its trajectory "
+                                    "and the drivers under it.*")
+        truth_lines = truth.at(traj.x, traj.y) if truth is not None else None
+        top = _plots.trajectory(traj.days, traj.ndvi, traj.observed, traj.t,
+                                traj.t + _days(ex.horizon), truth_lines)
+        bottom = _plots.drivers_panel(traj.driver_days, traj.prcp, traj.tmax, traj.t)
+        return (top + bottom).cols(1).opts(shared_axes=True)
+
+    return pn.panel(pn.bind(view, ex.param.trajectory, ex.param.truth), linked_axes=False)
+
+
+def _days(n: int) -> dt.timedelta:
+    return dt.timedelta(days=int(n))
+
+
+def _embedding(ex: Explorer) -> pn.viewable.Viewable:
+    def view(result: Any) -> Any:
+        d = ex.region_embedding()
+        if d is None:
+            return _plots.message("no region yet", PANE)
+        return _plots.rgb(d["x"], d["y"], d["values"], d["title"], frame_width=PANE)
+
+    return pn.pane.HoloViews(pn.bind(view, ex.param.result), linked_axes=False,
+                             css_classes=["kgvsf-embedding"])
+
+
+def _info(ex: Explorer) -> pn.viewable.Viewable:
+    def view(result: Any, truth: Any, truth_status: str, show_truth: bool) -> str:
+        if result is None:
+            return ""
+        sha = ex.weights_id[:12] if ex.weights_id else "untracked"
+        text = (f"**t** = {result.t.date()}, **k** = {result.horizon} days "
+                f"(**t+k** = {result.target.date()}) &nbsp; **weather**: "
+                f"{result.scenario_text} &nbsp; *re-forecast in "
+                f"{1000 * result.seconds:.0f} ms; weights {sha}*")
+        if show_truth:
+            said = truth_status or (f"answered in {truth.seconds:.1f} s (dashed "
+                                    "lines in the trajectory)" if truth is not None else "")
+            text += f"  \n**simulator**: {said}"
+        return text
+
+    bound = pn.bind(view, ex.param.result, ex.param.truth, ex.param.truth_status,
+                    ex.param.show_truth)
+    return pn.pane.Markdown(bound, sizing_mode="stretch_width", css_classes=["kgvsf-info"])
+
+
+def _alert(ex: Explorer) -> pn.pane.Alert:
+    alert = pn.pane.Alert(ex.status, alert_type=ex.status_kind, visible=bool(ex.status),
+                          sizing_mode="stretch_width")
+
+    def update(*_: Any) -> None:
+        alert.param.update(object=ex.status, alert_type=ex.status_kind,
+                           visible=bool(ex.status))
+
+    ex.param.watch(update, ["status", "status_kind"])
+    return alert
+
+
+def build(ex: Explorer) -> pn.viewable.Viewable:
+    """The whole dashboard of ``ex``."""
+    _ensure_extensions()
+    spinner = pn.indicators.LoadingSpinner(value=ex.busy, width=28, height=28)
+    forecasts = _forecast_panes(ex)
+    loading = [forecasts]
+    trajectory = _trajectory(ex)
+
+    def busy(event: Any) -> None:
+        spinner.value = event.new
+        for pane in loading:
+            pane.loading = event.new
+
+    ex.param.watch(busy, "busy")
+    sidebar = pn.Column(
+        pn.pane.Markdown("## KG-VSF explorer", margin=(0, 5)),
+        _region_input(ex), *_widgets(ex), width=SIDEBAR_WIDTH,
+    )
+    header = pn.Row(spinner, _alert(ex), sizing_mode="stretch_width")
+    main = pn.Column(
+        header,
+        pn.Row(_overview(ex), _embedding(ex)),
+        _info(ex),
+        forecasts,
+        trajectory,
+    )
+    return pn.Row(sidebar, main, css_classes=["kgvsf-explorer"])

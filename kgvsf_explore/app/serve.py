@@ -1,0 +1,110 @@
+"""Serve the dashboard: one :class:`Explorer` per browser session, one cube and model per server.
+
+``kgvsf serve`` calls :func:`serve`; ``panel serve kgvsf_explore/app/serve.py`` works too (the
+cube and weights then come from ``$KGVSF_CUBE`` and ``$KGVSF_WEIGHTS``). The cube and the
+network are loaded once and shared read-only by all sessions; each session keeps its own
+parameters, encoded contexts and results. Callbacks run on a small thread pool
+(``pn.config.nthreads``), so one session's forecast does not hold up the others' events.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from typing import Any
+
+#: Threads that run session callbacks (the torch work releases the GIL).
+SERVER_THREADS = 4
+
+_shared: dict[tuple, tuple[Any, Any]] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_inputs(cube: Any = None, weights: Any = None) -> tuple[Any, Any]:
+    """The cube and weights every session of this process shares (loaded on first use).
+
+    Returns ``(cube, weights)`` ready for :class:`Explorer`: the cube opened with its drivers in
+    memory, and a :class:`~kgvsf_explore.Forecaster` when the weights load (else the path, so
+    each session shows why forecasts are off).
+    """
+    from ..forecaster import Forecaster
+    from .inputs import load_weights, open_cube_arg
+    from .session import with_drivers_in_memory
+
+    key = (str(cube) if cube is not None else None, str(weights) if weights is not None else None)
+    with _shared_lock:
+        if key not in _shared:
+            c = with_drivers_in_memory(open_cube_arg(cube))
+            model, sha, error = load_weights(weights)
+            w = weights if error else Forecaster(model, sha)
+            _shared[key] = (c, w)
+        return _shared[key]
+
+
+def session_app(cube: Any = None, weights: Any = None) -> Any:
+    """A fresh dashboard for one browser session (its own :class:`Explorer`)."""
+    import panel as pn
+
+    from .explorer import Explorer
+
+    c, w = shared_inputs(cube, weights)
+    ex = Explorer(c, w)
+    if pn.state.curdoc is not None:
+        pn.state.on_session_destroyed(lambda _ctx: ex.close())
+    return ex.panel()
+
+
+def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool = True,
+          address: str | None = None, threaded: bool = False, torch_threads: int | None = 1,
+          **kwargs: Any) -> Any:
+    """Serve the dashboard (blocks unless ``threaded``).
+
+    Parameters
+    ----------
+    cube
+        A cube path (default: the shipped sample).
+    weights
+        A checkpoint folder (default: the shipped weights).
+    port
+        TCP port; 0 picks a free one.
+    show
+        Open a browser tab.
+    address
+        Address to listen on (default: all interfaces Panel picks, localhost URLs).
+    threaded
+        Run the server in a background thread and return it (``.stop()`` ends it).
+    torch_threads
+        Torch intra-op threads of this process (None: torch's default). One thread per
+        computation lets sessions run side by side on the callback threads; with several
+        OpenMP threads per computation, concurrent sessions (or other work on the machine)
+        oversubscribe the cores and latencies become erratic (see ``docs/dashboard.md``).
+    **kwargs
+        Passed to :func:`panel.serve`.
+
+    Returns
+    -------
+    The Panel server (or its thread when ``threaded``).
+    """
+    import panel as pn
+
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    shared_inputs(cube, weights)  # load once, before the first browser arrives
+    pn.config.nthreads = SERVER_THREADS
+    # an empty pane (the truth before it is asked for) is all-NaN on purpose
+    warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+    if "websocket_origin" not in kwargs and port:
+        hosts = ["localhost", "127.0.0.1"] + ([address] if address else [])
+        kwargs["websocket_origin"] = [f"{h}:{port}" for h in hosts]
+    return pn.serve({"/": lambda: session_app(cube, weights)}, port=port, show=show,
+                    address=address, threaded=threaded, title="KG-VSF explorer", **kwargs)
+
+
+if __name__.startswith("bokeh"):  # `panel serve kgvsf_explore/app/serve.py` runs this file
+    from kgvsf_explore.app.serve import session_app as _session_app  # the package, not a script
+
+    _session_app(os.environ.get("KGVSF_CUBE"), os.environ.get("KGVSF_WEIGHTS")).servable(
+        title="KG-VSF explorer")

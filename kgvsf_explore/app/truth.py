@@ -1,0 +1,158 @@
+"""The simulator's true what-if answer for one region and a few days: fast enough to wait for.
+
+:func:`kgvsf_explore.world.whatif.counterfactual` re-simulates the whole sample world for all
+its years (10-15 s for the shipped cube). The dashboard needs the answer only for the pixels of
+the selected region and only up to the last forecast day, and every pixel of the simulator
+evolves on its own (the only cross-pixel quantity, the scene-mean rain, drives the clouds,
+which the truth does not have). :func:`region_truth` therefore repeats the set-up of
+:func:`kgvsf_explore.world.make_world` (same seed streams, fields, weather and scenario
+handling) and runs the daily processes on the region's pixels only, from the spin-up to the last
+requested day, recording the cloud-free, noise-free reflectance and the soil moisture on exactly
+the requested days. A test checks it against ``make_world`` bit for bit on a tiny world.
+
+If ``make_world`` changes the way it draws its world, this module must follow (the test fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import schema
+from ..cube.regrid import drivers_on_pixels
+from ..world.fields import make_fields
+from ..world.sample import WorldSpec, _grid, _latitude, _with_snowpack
+from ..world.simulate import run_processes
+from ..world.weather import WeatherClimate, generate_weather
+from ..world.whatif import world_of
+
+
+def is_sample_world(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` was made by ``kgvsf make-sample`` (so the simulator can re-run it)."""
+    try:
+        world_of(ds)
+    except Exception:  # noqa: BLE001 - any missing or odd attribute means "no"
+        return False
+    return not ds.attrs.get("kgvsf_scenario")
+
+
+def region_truth(ds: xr.Dataset, scenario: Any, rows: slice, cols: slice,
+                 days: Sequence[Any]) -> xr.Dataset:
+    """True reflectance and soil moisture of a region of a sample world under ``scenario``.
+
+    Parameters
+    ----------
+    ds
+        A sample-world cube (attributes ``kgvsf_seed``, ``kgvsf_size``).
+    scenario
+        A :class:`~kgvsf_explore.scenario.Scenario` or None (the observed weather).
+    rows, cols
+        The region as pixel slices of the cube.
+    days
+        The days to record (any days of the cube's day axis, in any order).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``reflectance`` ``(day, band, y, x)`` (cloud- and noise-free) and ``soil_moisture``
+        ``(day, y, x)`` on the requested days, with the cube's coordinates.
+
+    Examples
+    --------
+    >>> out = region_truth(cube.ds, Scenario.warming(3, "2022-07-02", "2022-08-30"),
+    ...                    slice(0, 32), slice(0, 32), ["2022-07-31"])   # doctest: +SKIP
+    >>> out.reflectance.dims                                               # doctest: +SKIP
+    ('day', 'band', 'y', 'x')
+    """
+    seed, size = world_of(ds)
+    spec = WorldSpec(seed=seed, size=size)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(6)]
+    rng_fields, rng_weather, rng_years = streams[:3]
+    g = _grid(spec)
+    n = spec.n
+    max_size = max(10, min(40, n // 3))
+    _, rasters = make_fields(rng_fields, n, n, g["x_edges"], g["y_edges"], spec.crs, max_size,
+                             max_size // 4)
+    kinds = ["drought", "wet", "normal"]
+    order = rng_years.permutation(len(kinds))
+    year_kind = {y: kinds[order[i % len(kinds)]] for i, y in enumerate(spec.years)}
+    climate = WeatherClimate(latitude=_latitude(spec))
+    ym, xm = np.meshgrid(g["y_met"], g["x_met"], indexing="ij")
+    cells = np.column_stack([xm.ravel(), ym.ravel()])
+    sim_days = spec.simulated_days
+    weather = generate_weather(rng_weather, sim_days, cells, year_kind, climate)
+    shape = (len(sim_days), len(g["y_met"]), len(g["x_met"]))
+    y, x = g["y"][rows], g["x"][cols]
+    met = xr.Dataset(
+        {k: (("day", "y_met", "x_met"), v.reshape(shape).astype(np.float32))
+         for k, v in weather.items()},
+        coords={"day": sim_days, "y_met": g["y_met"], "x_met": g["x_met"], "y": y, "x": x},
+    )
+    met = _with_snowpack(met)
+    if scenario is not None and not scenario.is_identity:
+        if any(c.region is not None for c in scenario.changes):
+            stored = scenario.apply(drivers_on_pixels(met))
+        else:
+            stored = scenario.apply(met)
+        stored = _with_snowpack(stored.assign_coords(y=y, x=x))
+    else:
+        stored = met
+    want = pd.DatetimeIndex([pd.Timestamp(d) for d in days])
+    order_days = want.sort_values().unique()
+    stored = stored.sel(day=slice(None, order_days[-1]))
+    region = {k: v[rows, cols] for k, v in rasters.items()}
+    sim = run_processes(stored, region, order_days, order_days)
+    ny, nx = len(y), len(x)
+    pos = order_days.get_indexer(want)
+    refl = sim.reflectance.reshape(len(order_days), len(schema.BANDS), ny, nx)[pos]
+    sm = sim.soil_moisture.reshape(len(order_days), ny, nx)[pos]
+    return xr.Dataset(
+        {"reflectance": (("day", "band", "y", "x"), refl),
+         "soil_moisture": (("day", "y", "x"), sm)},
+        coords={"day": want, "band": list(schema.BANDS), "y": y, "x": x},
+        attrs={"long_name": "simulator truth (cloud- and noise-free)"})
+
+
+class TruthCache:
+    """Region truths of one sample world, per (region, t, forecast period, scenario).
+
+    Holds the observed-weather run of each region and date (shared by every scenario) and the
+    last few scenario runs; each covers the days ``t+1 .. t+k_max`` so that a horizon change
+    needs no new run.
+    """
+
+    def __init__(self, ds: xr.Dataset, size: int = 8) -> None:
+        self.ds, self.size = ds, size
+        self._items: dict[tuple, xr.Dataset] = {}
+
+    @staticmethod
+    def _key(rows: slice, cols: slice, t: pd.Timestamp, k_max: int, scenario: Any) -> tuple:
+        scen = None if scenario is None or scenario.is_identity else scenario.to_json()
+        return (rows.start, rows.stop, cols.start, cols.stop, pd.Timestamp(t), k_max, scen)
+
+    def ready(self, rows: slice, cols: slice, t: Any, k_max: int, scenario: Any) -> bool:
+        """Whether :meth:`get` would answer without running the simulator."""
+        keys = {self._key(rows, cols, t, k_max, None), self._key(rows, cols, t, k_max, scenario)}
+        return all(k in self._items for k in keys)
+
+    def _one(self, rows: slice, cols: slice, t: Any, k_max: int, scenario: Any) -> xr.Dataset:
+        key = self._key(rows, cols, t, k_max, scenario)
+        if key not in self._items:
+            days = pd.date_range(pd.Timestamp(t) + pd.Timedelta(days=1), periods=k_max)
+            out = region_truth(self.ds, scenario, rows, cols, days)
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = out
+        return self._items[key]
+
+    def get(self, rows: slice, cols: slice, t: Any, k_max: int,
+            scenario: Any) -> tuple[xr.Dataset, xr.Dataset]:
+        """``(observed weather, scenario)`` truths of the region for days ``t+1..t+k_max``."""
+        base = self._one(rows, cols, t, k_max, None)
+        if scenario is None or scenario.is_identity:
+            return base, base
+        return base, self._one(rows, cols, t, k_max, scenario)

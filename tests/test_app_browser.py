@@ -1,0 +1,208 @@
+"""The served dashboard in headless Chromium: what a person sees and does.
+
+Serves ``kgvsf serve`` (shipped sample and weights) on a free port in a subprocess and drives
+Debian's ``/usr/bin/chromium`` through Playwright (its own browser download does not work
+offline). As root Chromium needs ``--no-sandbox``; the other flags and a fresh profile folder
+keep it from reaching for the network. Skipped when Chromium or Playwright is missing;
+``.ci/run`` installs both. A screenshot goes to ``build/screenshots/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install playwright)")
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kgvsf_explore.cli", "serve", "--port",
+                                 str(port), "--no-show", "--address", "127.0.0.1"],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"kgvsf serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"kgvsf serve did not listen within 120 s:\n{log.read_text()}")
+    yield f"http://127.0.0.1:{port}/"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def chromium_ctx(tmp_path_factory):
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=ARGS, viewport={"width": 1600, "height": 1250})
+        ctx.set_default_timeout(60_000)
+        yield ctx
+        ctx.close()
+
+
+class Session:
+    """One browser tab on the dashboard, recording JavaScript errors."""
+
+    def __init__(self, ctx, url: str, wait: bool = True) -> None:
+        self.page = page = ctx.new_page()
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}")
+                if m.type == "error" else None)
+        page.goto(url, timeout=90_000, wait_until="commit")
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until the page shows its first forecast."""
+        self.page.locator(".kgvsf-forecasts canvas").first.wait_for(timeout=90_000)
+        expect(self.info).to_contain_text("re-forecast in", timeout=60_000)
+
+    @property
+    def info(self):
+        return self.page.locator(".kgvsf-info p").first
+
+    def forecasts_png(self) -> bytes:
+        time.sleep(0.5)  # let the canvases repaint
+        return self.page.locator(".kgvsf-forecasts").first.screenshot()
+
+    def press(self, handle: int, key: str, times: int) -> None:
+        knob = self.page.locator(".noUi-handle").nth(handle)
+        knob.focus()
+        for _ in range(times):
+            self.page.keyboard.press(key)
+
+
+HORIZON, TEMPERATURE, RAIN = 0, 1, 2  # slider handles, in sidebar order
+DROUGHT_BOX, TRUTH_BOX = 0, 1  # checkboxes, in sidebar order
+
+
+def test_page_loads_without_javascript_errors(chromium_ctx, url) -> None:
+    s = Session(chromium_ctx, url)
+    expect(s.info).to_contain_text("k = 30 days")
+    assert s.page.locator("canvas").count() >= 5
+    time.sleep(1)
+    assert s.errors == []
+    s.page.close()
+
+
+def test_sliders_change_the_forecast(chromium_ctx, url) -> None:
+    s = Session(chromium_ctx, url)
+    before = s.forecasts_png()
+    s.press(HORIZON, "ArrowRight", 5)
+    expect(s.info).to_contain_text("k = 35 days", timeout=30_000)
+    after_horizon = s.forecasts_png()
+    assert after_horizon != before
+    s.press(RAIN, "ArrowLeft", 10)  # rain x0.5
+    expect(s.info).to_contain_text(re.compile(r"prcp x0\.5"), timeout=30_000)
+    after_rain = s.forecasts_png()
+    assert after_rain != after_horizon
+    # the simulator's true answer beside the model's (a few seconds for this region)
+    s.page.locator("input[type=checkbox]").nth(TRUTH_BOX).check()
+    expect(s.page.locator(".kgvsf-info").first).to_contain_text("simulator: answered",
+                                                               timeout=60_000)
+    # a pixel of the first forecast map: its trajectory and drivers appear
+    canvas = s.page.locator(".kgvsf-forecasts canvas").first.bounding_box()
+    s.page.mouse.click(canvas["x"] + 120, canvas["y"] + 140)
+    # the trajectory and the drivers under it appear (their legends are DOM text)
+    expect(s.page.get_by_text("tmax: scenario").first).to_be_attached(timeout=30_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(1)
+    s.page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    assert s.errors == []
+    s.page.close()
+
+
+def test_drawing_or_typing_a_region_updates_the_panes(chromium_ctx, url) -> None:
+    s = Session(chromium_ctx, url)
+    region = s.page.locator(".kgvsf-region input").first
+    first = region.input_value()
+    before = s.forecasts_png()
+    box = s.page.locator(".kgvsf-overview canvas").first.bounding_box()
+    s.page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.30 * box["height"])
+    s.page.mouse.down()
+    s.page.mouse.move(box["x"] + 0.80 * box["width"], box["y"] + 0.55 * box["height"], steps=8)
+    s.page.mouse.up()
+    expect(region).not_to_have_value(first, timeout=30_000)
+    drawn = region.input_value()
+    xmin, ymin, xmax, ymax = (float(v) for v in drawn.split(","))
+    assert xmin < xmax and ymin < ymax
+    time.sleep(2)
+    after_draw = s.forecasts_png()
+    assert after_draw != before
+    region.fill("446100, 4649100, 446420, 4649420")
+    region.press("Enter")
+    time.sleep(3)
+    assert s.forecasts_png() != after_draw
+    region.fill("0, 0, 10, 10")  # outside the cube: a message, the server keeps going
+    region.press("Enter")
+    expect(s.page.get_by_text("lies outside the cube").first).to_be_visible(timeout=30_000)
+    assert s.errors == []
+    s.page.close()
+
+
+def test_four_sessions_keep_their_own_state(chromium_ctx, url) -> None:
+    sessions = [Session(chromium_ctx, url, wait=False) for _ in range(4)]  # open together
+    for s in sessions:
+        s.ready()
+    for i, s in enumerate(sessions):
+        s.press(HORIZON, "ArrowRight", i + 1)
+    for i, s in enumerate(sessions):
+        expect(s.info).to_contain_text(f"k = {31 + i} days", timeout=30_000)
+    t0 = time.time()
+    sessions[0].press(RAIN, "ArrowLeft", 4)
+    expect(sessions[0].info).to_contain_text("prcp x0.8", timeout=30_000)
+    assert time.time() - t0 < 20
+    for i, s in enumerate(sessions[1:], start=1):
+        expect(s.info).to_contain_text(f"k = {31 + i} days")
+        expect(s.info).to_contain_text("observed weather")
+    assert all(s.errors == [] for s in sessions), [s.errors for s in sessions]
+    for s in sessions:
+        s.page.close()
+
+
+def test_screenshot_exists() -> None:
+    shot = SCREENSHOTS / "dashboard.png"
+    if not shot.exists():
+        pytest.skip("the slider test did not run")
+    assert shot.stat().st_size > 10_000
