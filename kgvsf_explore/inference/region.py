@@ -44,7 +44,6 @@ def forecast_region(
     scenarios: Sequence[Any] | Any = None,
     *,
     region: Any = None,
-    bbox: Sequence[float] | None = None,
     rows: slice | None = None,
     cols: slice | None = None,
     chunks: int | str | None = None,
@@ -74,8 +73,6 @@ def forecast_region(
         geometry / GeoSeries / GeoDataFrame (pixels outside it are NaN); see
         :func:`~kgvsf_explore.inference.tiles.resolve_region`. Tiles around it may read pixels
         outside it, so a region smaller than a model tile works.
-    bbox
-        The region as a bbox (kept for older code; same as ``region=bbox``).
     rows, cols
         The region as pixel slices.
     chunks
@@ -105,7 +102,7 @@ def forecast_region(
                          f"[{cfg.k_min}, {cfg.k_max}] days")
     listed = isinstance(scenarios, (list, tuple))
     scen_list = list(scenarios) if listed else [scenarios]
-    plan = plan_tiles(cube, cfg, start, region=region, bbox=bbox, rows=rows, cols=cols)
+    plan = plan_tiles(cube, cfg, start, region=region, rows=rows, cols=cols)
     last_day = plan.t_day + max(horizons)
     if last_day >= len(plan.days):
         raise KGVSFError(f"horizon {max(horizons)} days after {plan.t.date()} runs past the "

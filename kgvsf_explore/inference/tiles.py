@@ -150,12 +150,11 @@ class TilePlan:
 
 
 def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
-               bbox: Sequence[float] | None = None, rows: slice | None = None,
-               cols: slice | None = None) -> TilePlan:
+               rows: slice | None = None, cols: slice | None = None) -> TilePlan:
     """Tiles covering the region and the context of the last image on or before ``start``.
 
-    The region is ``region`` (see :func:`resolve_region`), or ``bbox``, or pixel slices
-    ``rows``/``cols``; default the whole cube.
+    The region is ``region`` (None, a bbox or a geometry: see :func:`resolve_region`) or pixel
+    slices ``rows``/``cols``; default the whole cube.
     """
     ds = cube.ds
     missing = [b for b in cfg.bands if b not in ds]
@@ -174,8 +173,6 @@ def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
     mask = None
     if region is not None:
         rows, cols, mask = resolve_region(cube, region)
-    elif bbox is not None:
-        rows, cols = region_slices(cube, bbox)
     rows = rows or slice(0, ny)
     cols = cols or slice(0, nx)
     windows = [(r, c) for r in _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
@@ -269,13 +266,14 @@ class Stitcher:
         self.rows = rows or plan.rows
         self.cols = cols or plan.cols
         self.acc: np.ndarray | None = None
-        self.cnt = np.zeros((self.rows.stop - self.rows.start, self.cols.stop - self.cols.start))
+        self.cnt = np.zeros((self.rows.stop - self.rows.start, self.cols.stop - self.cols.start),
+                            dtype="float32")
 
     def add(self, origin: tuple[int, int], out: np.ndarray) -> None:
         """Add the output of the tile at ``origin`` (row, col)."""
         (r, c), rows, cols, tile = origin, self.rows, self.cols, self.plan.cfg.tile
         if self.acc is None:
-            self.acc = np.zeros(out.shape[:-2] + self.cnt.shape, dtype="float64")
+            self.acc = np.zeros(out.shape[:-2] + self.cnt.shape, dtype="float32")
         rr = slice(max(r, rows.start), min(r + tile, rows.stop))
         cc = slice(max(c, cols.start), min(c + tile, cols.stop))
         if rr.start >= rr.stop or cc.start >= cc.stop:
@@ -289,7 +287,8 @@ class Stitcher:
     def result(self) -> np.ndarray:
         """The stitched float32 array ``(..., rows, cols)``."""
         assert self.acc is not None, "no tile was added"
-        out = (self.acc / self.cnt).astype("float32")
+        out = self.acc
+        out /= self.cnt  # in place: a block holds one float32 accumulator, no copies
         if self.plan.mask is not None:
             pr, pc = self.plan.rows, self.plan.cols
             inside = self.plan.mask[self.rows.start - pr.start:self.rows.stop - pr.start,
