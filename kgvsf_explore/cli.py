@@ -240,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first read every chunk and list the unreadable ones (exit 1 if any)")
     p.set_defaults(func=_info)
 
+    from .ingest.cli import add_finetune_parser, add_ingest_parser
+
+    add_ingest_parser(sub)
+    add_finetune_parser(sub)
+
     p = sub.add_parser("whatif", help="the simulator's true effect of a scenario on a sample cube")
     p.add_argument("--cube", required=True)
     p.add_argument("--scenario", required=True, help="scenario JSON file")
@@ -302,10 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", help="encoders, e.g. kgvsf,sm-mr,random (default: all)")
     p.add_argument("--tasks", help="crop_type,sm_estimation,sm_forecast,missing_image,"
                                    "future_image (default: all)")
-    p.add_argument("--budgets", default="0.01,0.1,1.0", help="shares of the labels")
+    p.add_argument("--budgets", help="shares of the labels for the frozen protocol "
+                                     "(default: tiny 1.0; small 0.01,0.1,1.0)")
+    p.add_argument("--finetune-budgets", default="1.0",
+                   help="shares of the labels for the finetune protocol")
     p.add_argument("--protocols", default="frozen,finetune")
     p.add_argument("--out", help="output folder (default build/evaluate/PRESET)")
     p.add_argument("--cache", default="build/evaluate/cache", help="pretraining cache")
+    p.add_argument("--pretrain-seed", type=int, default=0, help="seed of the pretraining runs")
     p.add_argument("--what-if", action="store_true",
                    help="also run the counterfactual check (held-out fields, three scenarios)")
     p.set_defaults(func=_evaluate)
@@ -339,8 +348,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         preset=args.preset, seed=args.seed, cube=args.cube, seeds=tuple(_ints(args.seeds)),
         encoders=names(args.objectives), budgets=tuple(float(b) for b in names(args.budgets)),
+        finetune_budgets=tuple(float(b) for b in names(args.finetune_budgets)),
         protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
-        cache=args.cache, what_if=args.what_if,
+        cache=args.cache, what_if=args.what_if, pretrain_seed=args.pretrain_seed,
         extra={"command": "kgvsf " + " ".join(sys.argv[1:]) if sys.argv[1:] else "kgvsf evaluate"},
     )
     if args.tasks:

@@ -160,6 +160,9 @@ def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
     missing = [b for b in cfg.bands if b not in ds]
     if missing:
         raise KGVSFError(f"the cube lacks the bands {missing} the model was trained on")
+    from ..ingest.bands import require_bands
+
+    require_bands(ds)  # bands an ingest kept as all-NaN would blank every pixel
     times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
     days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
     start = pd.Timestamp(start)

@@ -332,6 +332,7 @@ def pretrain(
     device: str | torch.device | None = None,
     progress: bool = True,
     fit_stats: bool = True,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Pretrain a KG-VSF network (or a baseline objective) on one or several cubes.
 
@@ -357,6 +358,10 @@ def pretrain(
         Show a ``tqdm`` progress bar (rank 0 only).
     fit_stats
         Fit the normalisation statistics to the cubes (see ``model_cfg``).
+    init_from
+        A checkpoint folder whose weights the run starts from instead of a random
+        initialisation (finetuning, e.g. the shipped weights on a user's cube); its
+        architecture must match ``model_cfg``. A checkpoint found by ``resume`` wins over it.
 
     Returns
     -------
@@ -387,13 +392,25 @@ def pretrain(
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _pretrain(cubes, Path(out_dir), model_cfg, train_cfg, resume, progress,
-                         fit_stats, ctx, t0)
+                         fit_stats, ctx, t0, init_from)
     finally:
         torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
         if ctx.owns_group:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _init_weights(model: torch.nn.Module, folder: Path) -> None:
+    """Copy the weights of the checkpoint ``folder`` into ``model`` (same architecture)."""
+    saved, _, _, _ = load_checkpoint(folder)
+    try:
+        model.load_state_dict(saved.state_dict())
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"cannot start from {folder}: its architecture differs from the run's model "
+            f"configuration ({exc}); use the checkpoint's own config.json"
+        ) from None
 
 
 def _pretrain(
@@ -406,6 +423,7 @@ def _pretrain(
     fit_stats: bool,
     ctx: _Dist,
     t0: float,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     import torch
     from tqdm.auto import tqdm
@@ -422,6 +440,8 @@ def _pretrain(
 
     _seed_all(train_cfg.seed)  # same initial weights on every rank
     model = build_model(model_cfg, train_cfg).to(ctx.device)
+    if init_from is not None:
+        _init_weights(model, Path(init_from))
     _seed_all(_seed(train_cfg.seed, ctx.rank, 1))  # per-rank masks and dropout
     stream, val = make_loaders(cubes, model_cfg, train_cfg, rank=ctx.rank,
                                world_size=ctx.world_size)

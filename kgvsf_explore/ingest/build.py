@@ -1,0 +1,184 @@
+"""Images + weather (+ fields) -> one validated cube, written atomically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import schema
+from ._errors import IngestError
+from .fields import rasterise_fields
+from .grid import Grid
+from .images import read_images
+from .regrid import to_met_grid
+from .weather import MAX_GAP_DAYS, daily_drivers, read_gridded, read_station_csv
+
+__all__ = ["build_cube", "ingest", "grid_of"]
+
+#: Placeholder soil class of an ingested cube (the model does not read soil_type).
+UNKNOWN_SOIL = 1  # loam
+
+
+def grid_of(ds: xr.Dataset) -> Grid:
+    """The :class:`~kgvsf_explore.ingest.grid.Grid` of an image dataset."""
+    from affine import Affine
+    from pyproj import CRS
+
+    x, y = ds[schema.X_DIM].values, ds[schema.Y_DIM].values
+    res = float(x[1] - x[0]) if x.size > 1 else float(y[0] - y[1])
+    crs = CRS.from_wkt(ds[schema.GRID_MAPPING].attrs["crs_wkt"])
+    return Grid(crs, Affine(res, 0.0, x[0] - res / 2, 0.0, -res, y[0] + res / 2),
+                y.size, x.size)
+
+
+def _weather(path: Path, grid: Grid, units: Mapping[str, str] | None, max_gap: int,
+             times: pd.DatetimeIndex) -> xr.Dataset:
+    if not path.exists():
+        raise IngestError(f"weather file {path} does not exist")
+    if path.suffix.lower() in (".csv", ".txt"):
+        raw = read_station_csv(path, units=units)
+        _, lat = grid.centre_lonlat()
+        drivers = daily_drivers(raw, lat=lat, max_gap=max_gap)
+    else:
+        raw = read_gridded(path, units=units)
+        drivers = to_met_grid(daily_drivers(raw, max_gap=max_gap), grid)
+    day = pd.DatetimeIndex(drivers["day"].values)
+    out = times[(times < day[0]) | (times > day[-1])]
+    if len(out):
+        raise IngestError(
+            f"{len(out)} image date(s) fall outside the weather {day[0].date()}..{day[-1].date()}"
+            f" (e.g. {out[0].date()}); extend the weather file or drop those images"
+        )
+    return drivers
+
+
+def build_cube(
+    images: str | Path,
+    weather: str | Path,
+    *,
+    fields: str | Path | None = None,
+    crs: str | None = None,
+    resolution: float | None = None,
+    bbox: Sequence[float] | None = None,
+    bbox_crs: str | None = None,
+    sensor: str | None = None,
+    band_order: Sequence[str] | None = None,
+    units: Mapping[str, str] | None = None,
+    max_gap: int = MAX_GAP_DAYS,
+    missing_bands: str = "interpolate",
+    class_column: str | None = None,
+    class_map: Mapping[str, str | int] | None = None,
+    validate: bool = True,
+):
+    """Build a cube from a user's files.
+
+    Parameters
+    ----------
+    images
+        A folder of GeoTIFF/JP2 files, one date each (see :func:`~.images.read_images`), or a
+        STAC ItemCollection JSON (see :mod:`~kgvsf_explore.ingest.stac`).
+    weather
+        A station CSV (one series for the region, stored as ``(day,)`` drivers) or a gridded
+        NetCDF/zarr (stored on ``(day, y_met, x_met)`` in the cube's CRS).
+    fields
+        Optional field polygons (GeoParquet, GeoPackage, Shapefile, GeoJSON).
+    crs, resolution, bbox, bbox_crs, sensor, band_order, missing_bands
+        See :func:`~.images.read_images`.
+    units
+        Units of weather variables the file does not state, e.g. ``{'tmax': 'K'}``.
+    max_gap
+        Longest gap of weather days filled by interpolation.
+    class_column, class_map
+        See :func:`~.fields.rasterise_fields`.
+    validate
+        Validate with :func:`kgvsf_explore.validate_dataset` (off only with
+        ``missing_bands='nan'`` to keep an incomplete cube).
+
+    Returns
+    -------
+    kgvsf_explore.Cube
+        Validated, in memory; provenance in ``cube.ds.attrs`` (``kgvsf_*``).
+
+    Examples
+    --------
+    >>> cube = build_cube("my_s2/", "station.csv", fields="fields.gpkg")  # doctest: +SKIP
+    >>> cube.to_zarr("my.zarr")  # doctest: +SKIP
+    """
+    from ..cube.cube import Cube
+    from ..cube.validate import validate_dataset
+
+    images = Path(images).expanduser()
+    if images.suffix.lower() == ".json":
+        from .stac import read_items
+
+        ds = read_items(images, crs=crs, resolution=resolution, bbox=bbox, bbox_crs=bbox_crs,
+                        missing_bands=missing_bands)
+    else:
+        ds = read_images(images, crs=crs, resolution=resolution,
+                         bbox=tuple(bbox) if bbox else None, bbox_crs=bbox_crs, sensor=sensor,
+                         band_order=band_order, missing_bands=missing_bands)
+    grid = grid_of(ds)
+    times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
+    drivers = _weather(Path(weather).expanduser(), grid, units, max_gap, times)
+    gm = {"grid_mapping": schema.GRID_MAPPING}
+    for name in schema.DRIVERS:
+        ds[name] = drivers[name]
+        if schema.Y_MET_DIM in drivers[name].dims:
+            ds[name].attrs.update(gm)
+    shape = (grid.height, grid.width)
+    dims = (schema.Y_DIM, schema.X_DIM)
+    gdf = None
+    crop = None
+    if fields is not None:
+        fid, crop, gdf = rasterise_fields(fields, grid, class_column=class_column,
+                                          class_map=class_map)
+        ds[schema.FIELD_ID] = fid
+    else:
+        ds[schema.FIELD_ID] = xr.DataArray(np.zeros(shape, np.int32), dims=dims, attrs={
+            "long_name": "field identifier", "kgvsf_note": "no fields given: 0 everywhere", **gm})
+    if crop is None:
+        crop = xr.DataArray(np.zeros(shape, np.int8), dims=dims, attrs={
+            **schema.legend_attrs(schema.CROP_CLASSES, "crop type"), **gm,
+            "kgvsf_note": "no crop classes given: non_crop everywhere"})
+    ds[schema.CROP_TYPE] = crop
+    ds[schema.SOIL_TYPE] = xr.DataArray(
+        np.full(shape, UNKNOWN_SOIL, np.int8), dims=dims,
+        attrs={**schema.legend_attrs(schema.SOIL_CLASSES, "soil texture class"), **gm,
+               "kgvsf_note": "unknown: placeholder loam (the model does not read soil_type)"})
+    _, lat = grid.centre_lonlat()
+    ds.attrs.update({k: v for k, v in drivers.attrs.items() if k.startswith("kgvsf_")})
+    ds.attrs.update({
+        "title": "kgvsf-explore cube ingested from user files",
+        "Conventions": "CF-1.8",
+        "source": f"kgvsf ingest --images {images} --weather {weather}"
+                  + (f" --fields {fields}" if fields else ""),
+        "latitude": round(lat, 4),
+        "kgvsf_ingest": json.dumps({"images": str(images), "weather": str(weather),
+                                    "fields": str(fields) if fields else None}),
+    })
+    if validate:
+        validate_dataset(ds)
+    return Cube(ds, fields=gdf)
+
+
+def ingest(out: str | Path, images: str | Path, weather: str | Path, *, overwrite: bool = False,
+           **kwargs) -> Path:
+    """:func:`build_cube`, then write it atomically; returns the path to give ``open_cube``.
+
+    ``out`` ending in ``.zarr`` is written as one Zarr store (field polygons, if any, beside it
+    as ``<name>.fields.parquet``: ``open_cube(out, fields=...)``); any other ``out`` becomes a
+    folder ``out/cube.zarr`` + ``out/fields.parquet`` that ``open_cube(out)`` reads whole.
+    """
+    out = Path(out).expanduser()
+    cube = build_cube(images, weather, **kwargs)
+    if out.suffix != ".zarr":
+        return cube.save(out, overwrite=overwrite)
+    path = cube.to_zarr(out, overwrite=overwrite)
+    if cube.fields is not None:
+        cube.fields.to_parquet(path.with_suffix(".fields.parquet"))
+    return path

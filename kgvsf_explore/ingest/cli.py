@@ -1,0 +1,123 @@
+"""``kgvsf ingest``: the command-line face of :func:`kgvsf_explore.ingest.ingest`."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_ingest_parser", "run_ingest", "add_finetune_parser", "run_finetune",
+           "parse_mapping"]
+
+
+def parse_mapping(text: str | None) -> dict[str, str | int]:
+    """``'tmax=K,prcp=m'`` -> ``{'tmax': 'K', 'prcp': 'm'}`` (digits become ints)."""
+    out: dict[str, str | int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ValueError(f"expected name=value pairs separated by commas, got {part!r}")
+        k, v = (s.strip() for s in part.split("=", 1))
+        out[k] = int(v) if v.isdigit() else v
+    return out
+
+
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    vals = tuple(float(v) for v in text.split(","))
+    if len(vals) != 4:
+        raise ValueError(f"--bbox takes xmin,ymin,xmax,ymax, got {text!r}")
+    return vals
+
+
+def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``ingest`` sub-command to the ``kgvsf`` parser."""
+    p = sub.add_parser("ingest", help="build a cube from your own images, weather and fields")
+    p.add_argument("--images", required=True,
+                   help="folder of GeoTIFF/JP2 files, one date each (Sentinel-2 or Landsat "
+                        "names), or a local STAC ItemCollection .json")
+    p.add_argument("--weather", required=True,
+                   help="station CSV (one series) or gridded NetCDF/zarr (Daymet, ERA5-Land)")
+    p.add_argument("--out", required=True,
+                   help="X.zarr (one store) or a folder (cube.zarr + fields.parquet)")
+    p.add_argument("--fields", help="field polygons: GeoParquet, GeoPackage, Shapefile, GeoJSON")
+    p.add_argument("--bbox", help="xmin,ymin,xmax,ymax in the cube's CRS (or --bbox-crs)")
+    p.add_argument("--bbox-crs", help="CRS of --bbox, e.g. EPSG:4326 for lon/lat")
+    p.add_argument("--crs", help="target CRS, e.g. EPSG:32615 (needed when images differ)")
+    p.add_argument("--resolution", type=float, help="target pixel size in metres")
+    p.add_argument("--sensor", choices=["sentinel2", "landsat_oli", "landsat_tm"],
+                   help="when the file names do not say")
+    p.add_argument("--band-order", help="band names of multi-band files, e.g. B02,B03,B04")
+    p.add_argument("--units", help="weather units the file does not state, e.g. tmax=K,prcp=m")
+    p.add_argument("--max-gap", type=int, default=3, help="longest weather gap filled (days)")
+    p.add_argument("--missing-bands", choices=["interpolate", "nan"], default="interpolate",
+                   help="a missing red edge B05 is interpolated (default) or kept NaN")
+    p.add_argument("--class-column", help="column of the fields with the crop class")
+    p.add_argument("--class-map", help="class name -> cube class, e.g. maize=corn,beans=soybean")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run_ingest)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Run ``kgvsf ingest``; print what was built and what was derived or filled."""
+    import json
+
+    from .build import ingest
+
+    path = ingest(
+        args.out, args.images, args.weather, overwrite=args.overwrite, fields=args.fields,
+        crs=args.crs, resolution=args.resolution, bbox=_floats(args.bbox), bbox_crs=args.bbox_crs,
+        sensor=args.sensor,
+        band_order=args.band_order.split(",") if args.band_order else None,
+        units={k: str(v) for k, v in parse_mapping(args.units).items()},
+        max_gap=args.max_gap, missing_bands=args.missing_bands,
+        class_column=args.class_column, class_map=parse_mapping(args.class_map) or None,
+        validate=args.missing_bands != "nan",
+    )
+    from ..cube import open_cube
+
+    cube = open_cube(path, validate=args.missing_bands != "nan")
+    a = cube.ds.attrs
+    print(f"wrote {path}: {cube.ds.sizes['time']} image dates, {cube.ds.sizes['y']} x "
+          f"{cube.ds.sizes['x']} pixels, {cube.ds.sizes['day']} days of weather")
+    for key, label in (("kgvsf_bands_derived", "bands derived"),
+                       ("kgvsf_missing_bands", "bands missing (all NaN)"),
+                       ("kgvsf_weather_derived", "weather derived"),
+                       ("kgvsf_weather_filled_days", "weather days filled")):
+        val = json.loads(a.get(key, "[]"))
+        if val:
+            print(f"  {label}: {val}")
+    return 0
+
+
+def add_finetune_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``finetune`` sub-command to the ``kgvsf`` parser."""
+    p = sub.add_parser("finetune",
+                       help="adapt the pretrained KG-VSF weights to your cube")
+    p.add_argument("--cube", required=True, help="cube (.zarr), e.g. from kgvsf ingest")
+    p.add_argument("--out", required=True, help="output checkpoint folder")
+    p.add_argument("--weights", help="start checkpoint (default: the shipped kgvsf-small)")
+    p.add_argument("--steps", type=int, default=200, help="optimiser steps (both phases)")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate")
+    p.add_argument("--batch-size", type=int, help="default: the checkpoint's")
+    p.add_argument("--eval-every", type=int, help="validate every N steps (default steps/10)")
+    p.add_argument("--patience", type=int, default=3, help="early stopping (0: never)")
+    p.add_argument("--val-year", type=int, help="held-out year (default: the cube's last)")
+    p.add_argument("--resume", action="store_true", help="continue from --out/last")
+    p.add_argument("--device", help="torch device (default: CUDA if available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_finetune)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """Run ``kgvsf finetune``."""
+    from .finetune import finetune
+
+    result = finetune(args.cube, args.out, weights=args.weights, steps=args.steps, lr=args.lr,
+                      batch_size=args.batch_size, eval_every=args.eval_every,
+                      patience=args.patience, val_year=args.val_year, resume=args.resume,
+                      device=args.device, progress=not args.quiet)
+    print(f"adapted: best validation loss {result.best_val:.4f} after {result.steps} steps in "
+          f"{result.seconds:.0f} s -> {result.out_dir} (load it with "
+          f"Forecaster.from_pretrained({str(result.out_dir)!r}))")
+    return 0

@@ -1,0 +1,114 @@
+"""Adapt the pretrained KG-VSF weights to a user's cube: continued pretraining, recorded.
+
+``finetune`` runs :func:`kgvsf_explore.training.pretrain` from the shipped (or given) weights
+with their own model configuration and normalisation statistics (so the inputs mean what the
+weights learnt), a smaller learning rate, validation on the cube's held-out last calendar year,
+early stopping and resumable checkpoints; ``training_data.json`` of the result records the cube
+it was adapted on and the weights it started from (the model card's "trained on" line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["finetune", "adaptation_record"]
+
+
+def adaptation_record(cube: Any, cube_path: str | None, weights: Path) -> dict[str, Any]:
+    """What ``training_data.json`` says of an adapted model: the cube and the start weights."""
+    from ..training.checkpoint import weights_sha256
+
+    ds = cube.ds
+    times = cube.times
+    where = cube_path or "an in-memory cube"
+    info = {
+        "path": cube_path,
+        "bounds": [float(v) for v in cube.bounds],
+        "crs": str(cube.crs) if getattr(cube, "crs", None) is not None else None,
+        "image_dates": [str(times[0].date()), str(times[-1].date()), len(times)],
+        "provenance": {k: ds.attrs[k] for k in ("kgvsf_ingest", "kgvsf_bands_derived",
+                                                "kgvsf_weather_derived") if k in ds.attrs},
+    }
+    return {
+        "description": f"adapted from {weights.name} (sha256 {weights_sha256(weights)[:12]}) "
+                       f"on {where}, images {info['image_dates'][0]}..{info['image_dates'][1]}",
+        "adapted_from": {"path": str(weights), "sha256": weights_sha256(weights)},
+        "adapted_on": info,
+    }
+
+
+def finetune(
+    cube: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    steps: int = 200,
+    lr: float = 1e-4,
+    batch_size: int | None = None,
+    eval_every: int | None = None,
+    val_batches: int | None = None,
+    patience: int = 3,
+    val_year: int | None = None,
+    resume: bool = False,
+    device: Any = None,
+    progress: bool = True,
+    seed: int = 0,
+):
+    """Continue KG-VSF pretraining from ``weights`` on ``cube``; return the ``TrainResult``.
+
+    Parameters
+    ----------
+    cube
+        A :class:`kgvsf_explore.Cube` or a path to one (e.g. written by ``kgvsf ingest``). It
+        needs image dates in at least two calendar years: the last one (or ``val_year``) is
+        held out for validation and early stopping.
+    out_dir
+        Output checkpoint folder (usable by ``Forecaster.from_pretrained(out_dir)``).
+    weights
+        Start checkpoint; default the shipped ``kgvsf-small`` weights.
+    steps
+        Optimiser steps, split evenly between masked reconstruction and forecasting.
+    lr, batch_size, eval_every, val_batches, patience, seed
+        Optimisation; ``batch_size`` and ``val_batches`` default to the checkpoint's,
+        ``eval_every`` to a tenth of ``steps`` (at least 5).
+    val_year, resume, device, progress
+        As in :func:`kgvsf_explore.training.pretrain`.
+    """
+    from .._atomic import atomic_write
+    from ..cube import open_cube
+    from ..models.config import TrainConfig
+    from ..training import load_checkpoint, pretrain
+    from ..weights import default_weights
+
+    cube_path = None
+    if isinstance(cube, (str, os.PathLike)):
+        cube_path = str(cube)
+        cube = open_cube(cube)
+    years = sorted({int(y) for y in cube.times.year})
+    if len(years) < 2 and val_year is None:
+        from ._errors import IngestError
+
+        raise IngestError(
+            f"the cube's images only cover {years[0] if years else 'no date'}; finetuning holds "
+            "the last calendar year out for validation and early stopping, so it needs images "
+            "in at least two calendar years: ingest a longer period"
+        )
+    start = Path(weights) if weights is not None else default_weights()
+    _, model_cfg, saved_train, _ = load_checkpoint(start)
+    base = saved_train or TrainConfig()
+    half = max(1, steps // 2)
+    train_cfg = replace(
+        base, phase1_steps=half, phase2_steps=max(1, steps - half), lr=lr, patience=patience,
+        batch_size=batch_size or base.batch_size, eval_every=eval_every or max(5, steps // 10),
+        val_batches=val_batches or base.val_batches, val_year=val_year, seed=seed)
+    result = pretrain(cube, out_dir, model_cfg, train_cfg, resume=resume, device=device,
+                      progress=progress, fit_stats=False, init_from=start)
+    if os.environ.get("RANK", "0") == "0":
+        record = adaptation_record(cube, cube_path, start)
+        text = json.dumps(record, indent=2) + "\n"
+        atomic_write(Path(out_dir) / "training_data.json", text.encode())
+    return result
