@@ -337,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluate_command(args: argparse.Namespace) -> str:
+    """The ``kgvsf evaluate`` command line that reproduces ``args`` (for the table's header)."""
+    parts = ["kgvsf evaluate", f"--preset {args.preset}"]
+    for flag, value, default in (
+        ("--seed", args.seed, None), ("--cube", args.cube, None), ("--seeds", args.seeds, "0,1,2"),
+        ("--objectives", args.objectives, None), ("--tasks", args.tasks, None),
+        ("--budgets", args.budgets, None), ("--finetune-budgets", args.finetune_budgets, "1.0"),
+        ("--protocols", args.protocols, "frozen,finetune"), ("--out", args.out, None),
+        ("--pretrain-seed", args.pretrain_seed, 0),
+    ):
+        if value is not None and value != default:
+            parts.append(f"{flag} {value}")
+    if args.what_if:
+        parts.append("--what-if")
+    return " ".join(parts)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import time
 
@@ -351,7 +368,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         finetune_budgets=tuple(float(b) for b in names(args.finetune_budgets)),
         protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
         cache=args.cache, what_if=args.what_if, pretrain_seed=args.pretrain_seed,
-        extra={"command": "kgvsf " + " ".join(sys.argv[1:]) if sys.argv[1:] else "kgvsf evaluate"},
+        extra={"command": _evaluate_command(args)},
     )
     if args.tasks:
         cfg.tasks = names(args.tasks)

@@ -1,0 +1,279 @@
+"""``kgvsf evaluate``: every encoder on every task, protocol, label budget and seed, resumable.
+
+Work is done encoder by encoder (pretrain or load it, then all its cells), and every finished
+cell is appended to ``out/cells.jsonl`` at once, so an interrupted evaluation continues where it
+stopped (finished cells are skipped, an unfinished pretraining resumes from its checkpoint) and
+the table can be written from whatever is finished (:mod:`kgvsf_explore.evaluation.table`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..tasks import PROTOCOLS, TASKS, ProtocolConfig
+
+__all__ = ["EvalConfig", "SIZES", "cell_key", "load_cells", "run_evaluation"]
+
+#: Samples and optimisation per preset: (finetune samples, test samples, ProtocolConfig).
+#: ``small`` is sized for about an hour on 2 CPU cores (see ``docs/evaluation.md``).
+SIZES: dict[str, tuple[int, int, ProtocolConfig]] = {
+    "tiny": (8, 6, ProtocolConfig(head_steps=20, ft_steps=2, ft_batch=4, hidden=16)),
+    "small": (160, 48, ProtocolConfig(head_steps=150, ft_steps=30, ft_batch=6)),
+    "base": (256, 128, ProtocolConfig(head_steps=600, ft_steps=300, ft_batch=16)),
+}
+
+#: Default label budgets of the frozen protocol per preset; the finetune protocol (the costly
+#: one: forward and backward through the encoder) runs at 100 % of the labels by default.
+BUDGETS: dict[str, tuple[float, ...]] = {"tiny": (1.0,), "small": (0.01, 0.1, 1.0),
+                                         "base": (0.01, 0.1, 1.0)}
+
+#: Evaluation world of each preset when neither a cube nor a seed is given (the shipped sample
+#: cube is ``small`` world 42).
+DEFAULT_SEED = 42
+
+
+@dataclass
+class EvalConfig:
+    """What ``kgvsf evaluate`` runs.
+
+    Attributes
+    ----------
+    preset
+        ``tiny`` (CI), ``small`` (the committed table) or ``base``.
+    seed, cube
+        The evaluation world: a sample world's seed (simulated at the preset's world size) or a
+        cube path (must carry the simulator's ``*_true`` bands and soil moisture).
+    seeds
+        Finetuning seeds (label draw, head initialisation, batches).
+    encoders, tasks, budgets, protocols
+        The grid (``budgets`` empty: the preset's :data:`BUDGETS`).
+    finetune_budgets
+        Budgets of the finetune protocol (default 100 % only).
+    out, cache
+        Output folder and pretraining cache.
+    what_if
+        Run the counterfactual check.
+    pretrain_seed
+        Seed of the pretraining runs.
+    """
+
+    preset: str = "tiny"
+    seed: int | None = None
+    cube: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    encoders: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = tuple(TASKS)
+    budgets: tuple[float, ...] = ()
+    finetune_budgets: tuple[float, ...] = (1.0,)
+    protocols: tuple[str, ...] = PROTOCOLS
+    out: str = "build/evaluate/tiny"
+    cache: str = "build/evaluate/cache"
+    what_if: bool = True
+    pretrain_seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from .pretrained import ENCODERS
+
+        self.encoders = tuple(self.encoders) or ENCODERS
+        self.budgets = tuple(self.budgets) or BUDGETS.get(self.preset, (1.0,))
+        bad = [e for e in self.encoders if e not in ENCODERS]
+        bad += [t for t in self.tasks if t not in TASKS]
+        bad += [p for p in self.protocols if p not in PROTOCOLS]
+        if bad:
+            raise ValueError(f"unknown {bad}; encoders {ENCODERS}, tasks {tuple(TASKS)}, "
+                             f"protocols {PROTOCOLS}")
+        if self.preset not in SIZES:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {sorted(SIZES)}")
+        if len(self.seeds) < 1:
+            raise ValueError("give at least one seed (the table reports mean and spread of 3+)")
+
+
+def cell_key(row: dict[str, Any]) -> str:
+    """Identity of a cell (what a resumed run skips)."""
+    return "|".join(str(row[k]) for k in ("encoder", "pretrain_seed", "task", "protocol",
+                                          "budget", "seed"))
+
+
+def load_cells(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Finished cells of ``cells.jsonl`` (a torn last line from a kill is ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    """Append one cell as a line (after a torn last line from a kill, start a new line)."""
+    torn = False
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+    with open(path, "a") as fh:
+        fh.write(("\n" if torn else "") + json.dumps(row) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def evaluation_cube(cfg: EvalConfig):
+    """The evaluation world as an in-memory :class:`~kgvsf_explore.cube.cube.Cube`."""
+    from ..cube.cube import Cube
+    from ..cube.io import open_cube
+    from ..world import make_world
+    from .pretrained import TRAIN_WORLDS
+
+    if cfg.cube:
+        return Cube(open_cube(cfg.cube).ds.load())
+    seeds, size = TRAIN_WORLDS[cfg.preset]
+    seed = DEFAULT_SEED if cfg.seed is None else cfg.seed
+    cfg.seed = seed
+    if seed in seeds:
+        raise ValueError(f"world {seed} is a training world of preset {cfg.preset!r}: {seeds}")
+    return Cube(make_world(seed=seed, size=size)[0].load())
+
+
+def _order(cfg: EvalConfig):
+    """Encoders in the order to evaluate them, chosen as we go: already pretrained ones first,
+    then ones nobody is pretraining, then ones another process is pretraining (waited for)."""
+    from .pretrained import _finished, run_dir
+
+    left = list(cfg.encoders)
+    while left:
+        def rank(e: str) -> int:
+            folder = run_dir(cfg.cache, cfg.preset, e, cfg.pretrain_seed)
+            if e == "random" or _finished(folder):
+                return 0
+            return 2 if folder.with_name(folder.name + ".lock").exists() else 1
+        enc = min(left, key=lambda e: (rank(e), left.index(e)))
+        left.remove(enc)
+        yield enc
+
+
+def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
+    """Run (or continue) the evaluation and write the table; returns the output folder."""
+    from ..tasks import FutureImage, frozen_inputs, make_split, run_cell
+    from ..tasks.future_image import native_forecast
+    from ..tasks.protocol import budget_mask, fit_frozen
+    from . import counterfactual_check as cc
+    from .pretrained import eval_train_config, load_or_pretrain, training_worlds
+    from .table import write_table
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    cells_path = out / "cells.jsonl"
+    done = {cell_key(r) for r in load_cells(cells_path)}
+    n_train, n_test, proto = SIZES[cfg.preset]
+    t0 = time.perf_counter()
+    cube = evaluation_cube(cfg)
+    split = make_split(cube)
+    model_cfg, _ = eval_train_config(cfg.preset, "kgvsf")
+    _log(f"evaluation world ready ({time.perf_counter() - t0:.0f} s); {split.describe()}")
+    data = {}
+    for i, name in enumerate(cfg.tasks):
+        task = TASKS[name]
+        data[name] = (task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + i),
+                      task.draw(cube, split, "test", model_cfg, n_test, 2000 + i))
+    _log(f"task samples drawn ({time.perf_counter() - t0:.0f} s)")
+    cases = None
+    worlds = None
+    from .pretrained import _finished, run_dir
+
+    for enc in _order(cfg):
+        base = {"encoder": enc, "pretrain_seed": cfg.pretrain_seed}
+        grid = [(name, p, b, s) for name in cfg.tasks for p in cfg.protocols
+                for b in (cfg.budgets if p == "frozen" else cfg.finetune_budgets)
+                for s in cfg.seeds]
+        todo = [g for g in grid if cell_key({**base, "task": g[0], "protocol": g[1],
+                                             "budget": g[2], "seed": g[3]}) not in done]
+        if "future_image" in cfg.tasks and cell_key(
+                {**base, "task": "future_image", "protocol": "native", "budget": 1.0,
+                 "seed": 0}) not in done:
+            todo.append(("future_image", "native", 1.0, 0))
+        cf_todo = cfg.what_if and any(
+            cell_key({**base, "task": "counterfactual", "protocol": m, "budget": 1.0,
+                      "seed": s}) not in done for m in ("head", "native") for s in cfg.seeds)
+        if not todo and not cf_todo:
+            continue
+        ts = time.perf_counter()
+        if worlds is None:
+            if enc == "random" or not _finished(run_dir(cfg.cache, cfg.preset, enc,
+                                                        cfg.pretrain_seed)):
+                worlds = training_worlds(cfg.preset)
+        model = load_or_pretrain(cfg.cache, cfg.preset, enc, cfg.pretrain_seed, worlds=worlds,
+                                 progress=progress)
+        _log(f"{enc}: encoder ready ({time.perf_counter() - ts:.0f} s)")
+        for name in cfg.tasks:
+            task = TASKS[name]
+            mine = [g for g in todo if g[0] == name and g[1] != "native"]
+            native_todo = any(g[0] == name and g[1] == "native" for g in todo)
+            if not mine and not native_todo and not (cf_todo and isinstance(task, FutureImage)):
+                continue
+            train, test = data[name]
+            tt = time.perf_counter()
+            inputs = frozen_inputs(model, task, train, test)
+            for _, protocol, budget, seed in mine:
+                tc = time.perf_counter()
+                metrics = run_cell(task, model, train, test, protocol=protocol, budget=budget,
+                                   seed=seed, cfg=proto, inputs=inputs)
+                row = {**base, "task": name, "protocol": protocol, "budget": budget,
+                       "seed": seed, "seconds": round(time.perf_counter() - tc, 2), **metrics}
+                _append(cells_path, row)
+                done.add(cell_key(row))
+            _log(f"{enc}: {name} {len(mine)} cells ({time.perf_counter() - tt:.0f} s)")
+            native_key = {**base, "task": name, "protocol": "native", "budget": 1.0, "seed": 0}
+            if native_todo:
+                pred = native_forecast(model, test)
+                row = {**native_key, **task.metrics(pred, test, test.part_pixels)}
+                _append(cells_path, row)
+                done.add(cell_key(row))
+            if cf_todo and isinstance(task, FutureImage):
+                if cases is None:
+                    tc = time.perf_counter()
+                    cases = cc.prepare_cases(cube, split)
+                    _log(f"counterfactual worlds simulated ({time.perf_counter() - tc:.0f} s)")
+                tc = time.perf_counter()
+                native = {c.name: cc.native_change(model, cube, c) for c in cases}
+                for seed in cfg.seeds:
+                    head = fit_frozen(task, inputs.train, task.target(train),
+                                      budget_mask(train.part_pixels, 1.0, seed), seed, proto)
+                    for method in ("head", "native"):
+                        per = []
+                        for c in cases:
+                            change = (cc.head_change(model, head, cube, c) if method == "head"
+                                      else native[c.name])
+                            per.append({"scenario": c.name, "k": c.k,
+                                        **cc.change_metrics(change, c.true_change, c.pixels)})
+                        means = {m: float(np.nanmean([p[m] for p in per]))
+                                 for m in ("correlation", "rmse", "same_sign")}
+                        row = {**base, "task": "counterfactual", "protocol": method,
+                               "budget": 1.0, "seed": seed, **means, "scenarios": per}
+                        if cell_key(row) in done:
+                            continue
+                        _append(cells_path, row)
+                        done.add(cell_key(row))
+                _log(f"{enc}: counterfactual check ({time.perf_counter() - tc:.0f} s)")
+        del model
+        write_table(load_cells(cells_path), out, cfg, with_plot=False)
+    cfg.extra["seconds"] = time.perf_counter() - t0
+    write_table(load_cells(cells_path), out, cfg)
+    _log(f"done in {time.perf_counter() - t0:.0f} s -> {out}")
+    return out
