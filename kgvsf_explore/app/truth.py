@@ -18,16 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .. import schema
-from ..cube.regrid import drivers_on_pixels
-from ..world.fields import make_fields
-from ..world.sample import WorldSpec, _grid, _latitude, _with_snowpack
+from ..world.sample import WorldSpec, scenario_weather, world_inputs, world_streams
 from ..world.simulate import run_processes
-from ..world.weather import WeatherClimate, generate_weather
 from ..world.whatif import world_of
 
 
@@ -70,37 +66,10 @@ def region_truth(ds: xr.Dataset, scenario: Any, rows: slice, cols: slice,
     """
     seed, size = world_of(ds)
     spec = WorldSpec(seed=seed, size=size)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(6)]
-    rng_fields, rng_weather, rng_years = streams[:3]
-    g = _grid(spec)
-    n = spec.n
-    max_size = max(10, min(40, n // 3))
-    _, rasters = make_fields(rng_fields, n, n, g["x_edges"], g["y_edges"], spec.crs, max_size,
-                             max_size // 4)
-    kinds = ["drought", "wet", "normal"]
-    order = rng_years.permutation(len(kinds))
-    year_kind = {y: kinds[order[i % len(kinds)]] for i, y in enumerate(spec.years)}
-    climate = WeatherClimate(latitude=_latitude(spec))
-    ym, xm = np.meshgrid(g["y_met"], g["x_met"], indexing="ij")
-    cells = np.column_stack([xm.ravel(), ym.ravel()])
-    sim_days = spec.simulated_days
-    weather = generate_weather(rng_weather, sim_days, cells, year_kind, climate)
-    shape = (len(sim_days), len(g["y_met"]), len(g["x_met"]))
-    y, x = g["y"][rows], g["x"][cols]
-    met = xr.Dataset(
-        {k: (("day", "y_met", "x_met"), v.reshape(shape).astype(np.float32))
-         for k, v in weather.items()},
-        coords={"day": sim_days, "y_met": g["y_met"], "x_met": g["x_met"], "y": y, "x": x},
-    )
-    met = _with_snowpack(met)
-    if scenario is not None and not scenario.is_identity:
-        if any(c.region is not None for c in scenario.changes):
-            stored = scenario.apply(drivers_on_pixels(met))
-        else:
-            stored = scenario.apply(met)
-        stored = _with_snowpack(stored.assign_coords(y=y, x=x))
-    else:
-        stored = met
+    _, rasters, _, met = world_inputs(spec, world_streams(spec))
+    met = met.isel(y=rows, x=cols)
+    y, x = met["y"].values, met["x"].values
+    stored = scenario_weather(met, scenario)
     want = pd.DatetimeIndex([pd.Timestamp(d) for d in days])
     order_days = want.sort_values().unique()
     stored = stored.sel(day=slice(None, order_days[-1]))

@@ -10,7 +10,7 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -118,6 +118,55 @@ def _driver_attrs(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def world_streams(spec: WorldSpec) -> list[np.random.Generator]:
+    """The six random streams of a world: fields, weather, years, revisits, clouds, noise."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(6)]
+
+
+def world_inputs(spec: WorldSpec, streams: list[np.random.Generator]) -> tuple[Any, dict, dict,
+                                                                                xr.Dataset]:
+    """Fields, their rasters, the year kinds and the observed weather (with snowpack) of a world.
+
+    Draws from the fields, weather and years streams (``streams[:3]``) exactly as
+    :func:`make_world` does, so a partial re-run (the dashboard's region truth) sees the same
+    world.
+    """
+    rng_fields, rng_weather, rng_years = streams[:3]
+    g = _grid(spec)
+    n = spec.n
+    max_size = max(10, min(40, n // 3))
+    fields, rasters = make_fields(
+        rng_fields, n, n, g["x_edges"], g["y_edges"], spec.crs, max_size, max_size // 4
+    )
+    kinds = ["drought", "wet", "normal"]
+    order = rng_years.permutation(len(kinds))
+    year_kind = {y: kinds[order[i % len(kinds)]] for i, y in enumerate(spec.years)}
+    climate = WeatherClimate(latitude=_latitude(spec))
+    ym, xm = np.meshgrid(g["y_met"], g["x_met"], indexing="ij")
+    cells = np.column_stack([xm.ravel(), ym.ravel()])
+    sim_days = spec.simulated_days
+    weather = generate_weather(rng_weather, sim_days, cells, year_kind, climate)
+    shape = (len(sim_days), len(g["y_met"]), len(g["x_met"]))
+    met = xr.Dataset(
+        {k: (("day", "y_met", "x_met"), v.reshape(shape).astype(np.float32))
+         for k, v in weather.items()},
+        coords={"day": sim_days, "y_met": g["y_met"], "x_met": g["x_met"],
+                "y": g["y"], "x": g["x"]},
+    )
+    return fields, rasters, year_kind, _with_snowpack(met)
+
+
+def scenario_weather(met: xr.Dataset, scenario: Any) -> xr.Dataset:
+    """The world's weather under ``scenario`` (on pixels when a change has a region)."""
+    if scenario is None or scenario.is_identity:
+        return met
+    if any(c.region is not None for c in scenario.changes):
+        stored = scenario.apply(drivers_on_pixels(met))
+    else:
+        stored = scenario.apply(met)
+    return _with_snowpack(stored.assign_coords(y=met["y"], x=met["x"]))
+
+
 def make_world(
     seed: int = SHIPPED_SEED,
     size: str = SHIPPED_SIZE,
@@ -155,45 +204,16 @@ def make_world(
     ['corn', 'grassland']
     """
     spec = WorldSpec(seed=int(seed), size=size)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(6)]
-    rng_fields, rng_weather, rng_years, rng_revisit, rng_clouds, rng_noise = streams
-    g = _grid(spec)
-    n = spec.n
-    max_size = max(10, min(40, n // 3))
-    fields, rasters = make_fields(
-        rng_fields, n, n, g["x_edges"], g["y_edges"], spec.crs, max_size, max_size // 4
-    )
-
-    kinds = ["drought", "wet", "normal"]
-    order = rng_years.permutation(len(kinds))
-    year_kind = {y: kinds[order[i % len(kinds)]] for i, y in enumerate(spec.years)}
-    climate = WeatherClimate(latitude=_latitude(spec))
-    ym, xm = np.meshgrid(g["y_met"], g["x_met"], indexing="ij")
-    cells = np.column_stack([xm.ravel(), ym.ravel()])
-    sim_days = spec.simulated_days
-    weather = generate_weather(rng_weather, sim_days, cells, year_kind, climate)
-    shape = (len(sim_days), len(g["y_met"]), len(g["x_met"]))
-    met = xr.Dataset(
-        {k: (("day", "y_met", "x_met"), v.reshape(shape).astype(np.float32))
-         for k, v in weather.items()},
-        coords={"day": sim_days, "y_met": g["y_met"], "x_met": g["x_met"],
-                "y": g["y"], "x": g["x"]},
-    )
-    met = _with_snowpack(met)
-
-    if scenario is not None and not scenario.is_identity:
-        if any(c.variable == "swe" for c in scenario.changes):
-            warnings.warn(
-                "the sample world diagnoses swe from prcp and temperature; the scenario's change "
-                "to swe does not act on the simulated world", stacklevel=2)
-        if any(c.region is not None for c in scenario.changes):
-            stored = scenario.apply(drivers_on_pixels(met))
-        else:
-            stored = scenario.apply(met)
-        stored = stored.assign_coords(y=g["y"], x=g["x"])
-        stored = _with_snowpack(stored)
-    else:
-        stored = met
+    streams = world_streams(spec)
+    rng_revisit, rng_clouds, rng_noise = streams[3:]
+    fields, rasters, year_kind, met = world_inputs(spec, streams)
+    g, n = _grid(spec), spec.n
+    if (scenario is not None and not scenario.is_identity
+            and any(c.variable == "swe" for c in scenario.changes)):
+        warnings.warn(
+            "the sample world diagnoses swe from prcp and temperature; the scenario's change "
+            "to swe does not act on the simulated world", stacklevel=2)
+    stored = scenario_weather(met, scenario)
 
     image_dates = revisit_dates(rng_revisit, spec.output_days[0], spec.output_days[-1])
     sim = run_processes(
@@ -243,7 +263,7 @@ def make_world(
         "kgvsf_size": spec.size,
         "kgvsf_year_kinds": json.dumps({str(k): v for k, v in year_kind.items()}),
         "kgvsf_scenario": "" if scenario is None else json.dumps(scenario.to_dict()),
-        "latitude": round(climate.latitude, 4),
+        "latitude": round(WeatherClimate(latitude=_latitude(spec)).latitude, 4),
     }
     return ds, fields
 
