@@ -64,9 +64,13 @@ def test_shapes_and_invariants(cube):
 
 def test_sample_matches_the_cube(cube):
     """Context, target, doy, soil moisture and drivers are read from the right dates."""
+    assert_matches_cube(cube, make_sampler(cube, n_samples=6).sample())
+
+
+def assert_matches_cube(cube: Cube, samples: list[Sample]) -> None:
     drivers = cube.drivers
     times = cube.times
-    for s in make_sampler(cube, n_samples=6).sample():
+    for s in samples:
         t = pd.Timestamp(s.t)
         win = dict(y=slice(s.row, s.row + TILE), x=slice(s.col, s.col + TILE))
         ctx_dates = t + pd.to_timedelta(s.image_offsets, unit="D")
@@ -245,3 +249,73 @@ def test_torch_dataloader_forked_workers_on_zarr(fake_ds, tmp_path):
     )
     rows = sorted(int(r) for batch in loader for r in batch["row"])
     assert len(rows) == 4
+
+
+def test_in_memory_driver_table_keeps_gap_errors(fake_ds):
+    """The whole-cube driver table of an in-memory cube reports gaps only where a sample
+    needs them, with the day named, like the per-sample path of a lazy cube."""
+    from kgvsf_explore.errors import DriverGapError
+
+    ds = fake_ds.copy(deep=True)
+    ds["prcp"][40] = np.nan
+    sampler = Sampler(open_cube(ds, validate=False), tile=8, context=2, k_min=5, k_max=10)
+    assert sampler._in_memory
+    np.testing.assert_array_equal(sampler._drivers(0, 10, 0, 30),
+                                  Sampler(open_cube(ds.chunk(), validate=False), tile=8,
+                                          context=2, k_min=5, k_max=10)._drivers(0, 10, 0, 30))
+    day = str(ds["day"].values[40])[:10]
+    with pytest.raises(DriverGapError, match=day):
+        sampler._drivers(0, 10, 35, 45)
+
+
+def lazy_chunked(fake_ds, tmp_path, chunk: int = 8) -> Cube:
+    chunked = fake_ds.chunk({"time": 6, "y": chunk, "x": chunk, "day": 30})
+    return open_cube(open_cube(chunked).to_zarr(tmp_path / "c.zarr"), chunks={})
+
+
+def test_block_reads_give_true_samples(fake_ds, tmp_path, monkeypatch):
+    """Samples drawn from blocks of a lazy cube are read from the right places of the whole
+    cube; blocks lie on the chunk grid and reach every edge; one read per block."""
+    lazy = lazy_chunked(fake_ds, tmp_path)  # 16 x 20 pixels in 8 x 8 chunks
+    sampler = make_sampler(lazy, block=8, n_samples=8)
+    assert not sampler._in_memory and sampler._block_shape() == (8, 8)
+    reads = []
+    real = Sampler._block_sampler
+    monkeypatch.setattr(Sampler, "_block_sampler",
+                        lambda self, *a: reads.append(a[:2]) or real(self, *a))
+    samples = sampler.sample(8, seed=1)
+    assert len(reads) >= 1
+    assert_matches_cube(open_cube(fake_ds), samples)  # drivers, truth, soil moisture too
+    for s in samples:  # every tile inside a block that was read
+        assert any(r <= s.row and s.row + TILE <= r + 8 and c <= s.col and s.col + TILE <= c + 8
+                   for r, c in reads)
+    rng = np.random.default_rng(0)
+    origins = {sampler._block_origin(rng, 16 - 8, 20 - 8) for _ in range(200)}
+    assert origins == {(r, c) for r in (0, 8) for c in (0, 8, 12)}  # 12: the east edge
+    again = make_sampler(lazy, block=8, n_samples=8).sample(8, seed=1)
+    for x, y in zip(samples, again, strict=True):
+        assert_same(x, y)
+
+
+def test_block_reuse_reads_once_per_group_of_batches(fake_ds, tmp_path, monkeypatch):
+    from kgvsf_explore.cube.sampler import SamplerDataset
+
+    lazy = lazy_chunked(fake_ds, tmp_path)
+    sampler = make_sampler(lazy, block=8, n_samples=4, truth=False)
+    reads = []
+    real = Sampler._block_sampler
+    monkeypatch.setattr(Sampler, "_block_sampler",
+                        lambda self, *a: reads.append(a[:2]) or real(self, *a))
+    ds = SamplerDataset(sampler, block_reuse=3)
+    blocks = []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        items = list(ds)
+        assert len(items) == 4 and all("target_true" not in it for it in items)
+        blocks.append({(int(it["row"]) // 8, int(it["col"]) // 8) for it in items})
+    assert len(blocks[0] | blocks[1] | blocks[2]) == 1  # epochs 0-2 share one block
+    assert len(reads) <= 2 + 2  # one read per group (a retry if a block had no valid tile)
+    with pytest.raises(ValueError, match="block_reuse"):
+        SamplerDataset(sampler, block_reuse=0)
+    with pytest.raises(ValueError, match="block"):
+        make_sampler(lazy, block=TILE - 1)

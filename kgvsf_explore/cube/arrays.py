@@ -38,9 +38,11 @@ class WindowReader:
     def __init__(self, ds: xr.Dataset) -> None:
         self.ds = ds
         self._arrays: dict[str, np.ndarray] = {}
+        self._dims: dict[str, tuple[str, ...]] = {}
         for name, var in ds.variables.items():
             if var._in_memory:  # numpy-backed: no copy, no dask
                 self._arrays[str(name)] = np.asarray(var.values)
+                self._dims[str(name)] = tuple(str(d) for d in var.dims)
 
     def in_memory(self, name: str) -> bool:
         """Whether ``name`` is read by numpy indexing."""
@@ -52,9 +54,9 @@ class WindowReader:
         At most one indexer may be an integer array (numpy's advanced indexing rule for one
         array keeps the dims in place).
         """
-        var = self.ds[name]
-        if name in self._arrays:
-            key = tuple(index.get(d, slice(None)) for d in var.dims)
+        if name in self._arrays:  # no xarray bookkeeping on the hot path
+            key = tuple(index.get(d, slice(None)) for d in self._dims[name])
             return self._arrays[name][key]
+        var = self.ds[name]
         with reading(f"{name} at {dict(index)}", self.ds):
             return np.asarray(var.isel(dict(index)).values)

@@ -112,11 +112,16 @@ class TileDrivers:
         ``(rows, cols)`` pixel slices every window will lie in; default the whole grid.
     reader
         A :class:`~kgvsf_explore.cube.arrays.WindowReader` of ``drivers`` to reuse.
+    check
+        Raise :class:`~kgvsf_explore.errors.DriverGapError` when a value read is missing or
+        infinite. False defers that to the caller (a table over every day of a cube whose
+        windows each need only some of them; :meth:`mean` then returns NaN on gap days).
     """
 
     def __init__(self, drivers: xr.Dataset, y: np.ndarray, x: np.ndarray,
                  names: Sequence[str], days: slice,
-                 extent: tuple[slice, slice] | None = None, reader: Any = None) -> None:
+                 extent: tuple[slice, slice] | None = None, reader: Any = None,
+                 check: bool = True) -> None:
         import dask
 
         self.y, self.x = np.asarray(y), np.asarray(x)
@@ -126,6 +131,11 @@ class TileDrivers:
         rows, cols = extent or (slice(0, len(self.y)), slice(0, len(self.x)))
         self.extent = rows, cols
         self._met: dict[str, tuple[slice, slice]] = {}
+        self._weight_cache: dict[tuple[Any, ...], tuple[slice, np.ndarray] | None] = {}
+        self._met_y = self._met_x = np.empty(0)
+        if schema.Y_MET_DIM in drivers.dims and schema.X_MET_DIM in drivers.dims:
+            self._met_y = np.asarray(drivers[schema.Y_MET_DIM].values, dtype="float64")
+            self._met_x = np.asarray(drivers[schema.X_MET_DIM].values, dtype="float64")
         from .arrays import WindowReader
         from .reading import reading
 
@@ -135,8 +145,8 @@ class TileDrivers:
         for name in self.names:
             dims = drivers[name].dims
             if schema.Y_MET_DIM in dims:
-                wy = tile_weights(drivers[schema.Y_MET_DIM].values, self.y[rows])
-                wx = tile_weights(drivers[schema.X_MET_DIM].values, self.x[cols])
+                wy = tile_weights(self._met_y, self.y[rows])
+                wx = tile_weights(self._met_x, self.x[cols])
                 ysl = wy[0] if wy else slice(None)
                 xsl = wx[0] if wx else slice(None)
                 self._met[name] = (ysl, xsl)
@@ -156,10 +166,11 @@ class TileDrivers:
             with reading("the drivers " + ", ".join(lazy)):
                 values.update(zip(lazy, dask.compute(*lazy.values()), strict=True))
         self._values = [np.asarray(values[n], dtype="float64") for n in self.names]
-        for name, v in zip(self.names, self._values, strict=True):
-            bad = ~np.isfinite(v)
-            if bad.any():
-                self._gap_error(name, bad, drivers)
+        if check:
+            for name, v in zip(self.names, self._values, strict=True):
+                bad = ~np.isfinite(v)
+                if bad.any():
+                    self._gap_error(name, bad, drivers)
 
     def _gap_error(self, name: str, bad: np.ndarray, drivers: xr.Dataset) -> None:
         per_day = bad.reshape(bad.shape[0], -1).any(axis=1)
@@ -172,17 +183,25 @@ class TileDrivers:
             f"ds['{name}'] = ds['{name}'].interpolate_na('day'), or give weather for those days"
         )
 
-    def mean(self, rows: slice, cols: slice) -> np.ndarray:
-        """Window-mean drivers ``(days, len(names))`` float32 of pixels ``rows`` x ``cols``."""
+    def mean(self, rows: slice, cols: slice, days: slice = slice(None)) -> np.ndarray:
+        """Window-mean drivers ``(days, len(names))`` float32 of pixels ``rows`` x ``cols``.
+
+        ``days`` selects days within the table's own (default: all of them).
+        """
         r0, c0 = self.extent[0].start or 0, self.extent[1].start or 0
-        out = np.empty((self._values[0].shape[0], len(self.names)), dtype="float64")
-        for i, (name, v) in enumerate(zip(self.names, self._values, strict=True)):
+        values = [v[days] for v in self._values]
+        out = np.empty((values[0].shape[0], len(self.names)), dtype="float64")
+        weights: dict[tuple[int, int, int, int], Any] = {}  # met vars share their weights
+        for i, (name, v) in enumerate(zip(self.names, values, strict=True)):
             if name in self._met:
                 ysl, xsl = self._met[name]
-                wy = tile_weights(self.drivers[schema.Y_MET_DIM].values[ysl], self.y[rows])
-                wx = tile_weights(self.drivers[schema.X_MET_DIM].values[xsl], self.x[cols])
+                key = (ysl.start, ysl.stop, xsl.start, xsl.stop)
+                if key not in weights:
+                    weights[key] = (self._weights(self._met_y, ysl, self.y, rows),
+                                    self._weights(self._met_x, xsl, self.x, cols))
+                wy, wx = weights[key]
                 if wy is None or wx is None:
-                    return self._reference(rows, cols)
+                    return self._reference(rows, cols)[days]
                 (sy, wy), (sx, wx) = wy, wx
                 out[:, i] = np.einsum("dab,a,b->d", v[:, sy, sx], wy, wx)
             elif v.ndim == 3:
@@ -191,6 +210,17 @@ class TileDrivers:
             else:
                 out[:, i] = v
         return out.astype("float32")
+
+    def _weights(self, grid: np.ndarray, cells: slice, centres: np.ndarray,
+                 window: slice) -> tuple[slice, np.ndarray] | None:
+        """:func:`tile_weights` of a window on one axis, memoised (a training sampler asks for
+        the same rows and columns again and again)."""
+        key = (id(grid), cells.start, cells.stop, window.start, window.stop)
+        if key not in self._weight_cache:
+            if len(self._weight_cache) > 65536:
+                self._weight_cache.clear()
+            self._weight_cache[key] = tile_weights(grid[cells], centres[window])
+        return self._weight_cache[key]
 
     def _reference(self, rows: slice, cols: slice) -> np.ndarray:
         sub = self.drivers[self.names].isel({schema.DAY_DIM: self.days})

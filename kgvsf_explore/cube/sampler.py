@@ -101,6 +101,19 @@ class Sampler:
         Number of samples one iteration (``for s in sampler``) yields.
     max_tries
         Random tiles tried for one sample before giving up with ``RuntimeError``.
+    truth
+        Read the cloud-free truth and the soil moisture of the target date (``target_true``,
+        ``soil_moisture_target``); False leaves them out (None and NaN): pretraining uses
+        neither, and they are a third of a sample's reads.
+    block
+        For a cube that is not in memory: each call of :meth:`sample` (and each iteration)
+        loads one random ``block`` x ``block`` pixel window with every image date in a single
+        read, then draws its samples from it in memory (tiles inside the block; blocks that
+        yield no valid tile are replaced by others). Much faster than reading every sample
+        from the store (``benchmarks/bench_train.py``), at the cost of samples of one call
+        sharing a neighbourhood; :func:`~kgvsf_explore.training.make_loaders` draws one block
+        per batch. None (default) reads each sample on its own, so a lazy cube gives exactly
+        the samples of the same cube in memory.
 
     Notes
     -----
@@ -122,6 +135,8 @@ class Sampler:
         min_valid: float = 0.2,
         n_samples: int = 1000,
         max_tries: int = 200,
+        truth: bool = True,
+        block: int | None = None,
     ) -> None:
         if isinstance(cube, xr.Dataset):
             cube = Cube(cube)
@@ -136,6 +151,11 @@ class Sampler:
         self.k_min, self.k_max = int(k_min), int(k_max)
         self.seed, self.min_valid = seed, float(min_valid)
         self.n_samples, self.max_tries = int(n_samples), int(max_tries)
+        if block is not None and block < tile:
+            raise ValueError(f"block ({block}) must be at least the tile size ({tile})")
+        self.block = None if block is None else int(block)
+        self.truth = bool(truth)
+        self._last_block: tuple[tuple[int, int, int, int], Sampler] | None = None
 
         ds = cube.ds
         ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
@@ -146,7 +166,7 @@ class Sampler:
         if not self.bands:
             raise ValueError("the cube has no bands to sample")
         self._truth = [schema.truth_name(b) for b in self.bands]
-        self._has_truth = all(t in ds.data_vars for t in self._truth)
+        self._has_truth = truth and all(t in ds.data_vars for t in self._truth)
         self._ref = "B04" if "B04" in self.bands else self.bands[0]
 
         days = cube.days
@@ -166,6 +186,13 @@ class Sampler:
             if q.size:
                 first = max(0, p - self.context + 1)
                 max_len = max(max_len, int(self._img_day[q[-1]] - self._img_day[first] + 1))
+        width = max(1, max(q.size for q in self._targets))
+        #: the targets of every source date, padded: index (n, width) and where it is real
+        self._target_pad = np.zeros((n, width), dtype=np.int64)
+        self._target_ok = np.zeros((n, width), dtype=bool)
+        for p, q in enumerate(self._targets):
+            self._target_pad[p, : q.size] = q
+            self._target_ok[p, : q.size] = True
         if not any(q.size for q in self._targets):
             raise ValueError(
                 f"no pair of image dates {k_min}..{k_max} days apart within the drivers' days "
@@ -178,6 +205,13 @@ class Sampler:
         self._y = np.asarray(ds[schema.Y_DIM].values, dtype="float64")
         self._half = (rx / 2, ry / 2)
         self._reader = WindowReader(ds)
+        self._table: TileDrivers | None = None  # whole-cube driver table (in-memory cubes)
+        self._valid: np.ndarray | None = None  # summed-area table of valid pixels (in memory)
+        self._in_memory = all(
+            self._reader.in_memory(v)
+            for v in (*self.driver_names, *self.bands, schema.CLOUD_MASK, REGION_MASK)
+            if v in ds.variables
+        )
 
     def __len__(self) -> int:
         return self.n_samples
@@ -200,6 +234,23 @@ class Sampler:
 
     def _valid_fraction(self, win: dict[str, slice]) -> np.ndarray:
         """Valid fraction of the tile on every usable image date (reads one band + the mask)."""
+        if self._in_memory:
+            # Summed-area table of the valid pixels per image date, built once: the count in
+            # any window is then four lookups per date.
+            if self._valid is None:
+                ok = self._valid_pixels({})
+                sat = np.zeros((ok.shape[0], ok.shape[1] + 1, ok.shape[2] + 1), np.int32)
+                np.cumsum(np.cumsum(ok, axis=1, dtype=np.int32), axis=2, out=sat[:, 1:, 1:])
+                self._valid = sat
+            rows, cols = win[schema.Y_DIM], win[schema.X_DIM]
+            r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
+            sat = self._valid
+            count = sat[:, r1, c1] - sat[:, r0, c1] - sat[:, r1, c0] + sat[:, r0, c0]
+            return count / float((r1 - r0) * (c1 - c0))
+        return self._valid_pixels(win).mean(axis=(1, 2), dtype="float64")
+
+    def _valid_pixels(self, win: dict[str, slice]) -> np.ndarray:
+        """Valid pixels ``(image date, y, x)`` of the window (reference band + masks)."""
         ds, read = self.cube.ds, self._reader
         index = {schema.TIME_DIM: self._img, **win}
         ok = np.isfinite(read.take(self._ref, index))
@@ -207,7 +258,7 @@ class Sampler:
             ok &= ~read.take(schema.CLOUD_MASK, index).astype(bool)
         if REGION_MASK in ds:
             ok &= read.take(REGION_MASK, win).astype(bool)[None]
-        return ok.mean(axis=(1, 2), dtype="float64")
+        return ok
 
     def _pick(self, rng: np.random.Generator) -> tuple[int, int, int, int]:
         ny, nx = self.cube.ds.sizes[schema.Y_DIM], self.cube.ds.sizes[schema.X_DIM]
@@ -215,8 +266,10 @@ class Sampler:
             row = int(rng.integers(0, ny - self.tile + 1))
             col = int(rng.integers(0, nx - self.tile + 1))
             good = self._valid_fraction(self._window(row, col)) >= self.min_valid
-            sources = [p for p, q in enumerate(self._targets) if good[p] and good[q].any()]
-            if sources:
+            # sources: good dates with at least one good target date
+            has_target = (good[self._target_pad] & self._target_ok).any(axis=1)
+            sources = np.flatnonzero(good & has_target)
+            if sources.size:
                 p = int(sources[int(rng.integers(len(sources)))])
                 targets = self._targets[p][good[self._targets[p]]]
                 q = int(targets[int(rng.integers(len(targets)))])
@@ -249,7 +302,7 @@ class Sampler:
 
         d0, dt, d1 = (int(self._img_day[i]) for i in (ctx[0], p, q))
         drivers = self._drivers(row, col, d0, d1)
-        if schema.SOIL_MOISTURE in ds:
+        if self.truth and schema.SOIL_MOISTURE in ds:
             sm = read.take(schema.SOIL_MOISTURE, {schema.DAY_DIM: d1, **win}).astype("float32")
         else:
             sm = np.full((self.tile, self.tile), np.nan, dtype="float32")
@@ -287,6 +340,15 @@ class Sampler:
             return np.zeros((n_days, 0), dtype="float32")
         win = self._window(row, col)
         rows, cols = win[schema.Y_DIM], win[schema.X_DIM]
+        if self._in_memory:
+            # One table over every day and pixel, built on first use; a sample is then a
+            # weighted sum. Gap days come out NaN: the per-sample path below names them.
+            if self._table is None:
+                self._table = TileDrivers(self.cube.ds, self._y, self._x, self.driver_names,
+                                          slice(None), reader=self._reader, check=False)
+            out = self._table.mean(rows, cols, slice(d0, d1 + 1))
+            if np.isfinite(out).all():
+                return out
         table = TileDrivers(self.cube.ds, self._y, self._x, self.driver_names,
                             slice(d0, d1 + 1), (rows, cols), reader=self._reader)
         return table.mean(rows, cols)
@@ -319,13 +381,97 @@ class Sampler:
         assert s.t_index == -int(s.image_offsets[0]), "t_index does not match the context"
         assert s.target.shape == (len(self.bands), self.tile, self.tile)
 
-    def _generate(self, rng: np.random.Generator, n: int) -> Iterator[Sample]:
-        for _ in range(n):
-            yield self._read(rng)
+    def _generate(self, rng: np.random.Generator, n: int,
+                  block_rng: np.random.Generator | None = None) -> Iterator[Sample]:
+        if self.block is None or self._in_memory:
+            for _ in range(n):
+                yield self._read(rng)
+            return
+        yield from self._generate_in_blocks(rng, n, block_rng or rng)
+
+    def _generate_in_blocks(self, rng: np.random.Generator, n: int,
+                            block_rng: np.random.Generator) -> Iterator[Sample]:
+        """``n`` samples (drawn with ``rng``) from random blocks (drawn with ``block_rng``)
+        loaded whole (see ``block``). The last block loaded is kept: calls whose
+        ``block_rng`` draws the same block reuse it without reading."""
+        ny, nx = self.cube.ds.sizes[schema.Y_DIM], self.cube.ds.sizes[schema.X_DIM]
+        by, bx = self._block_shape()
+        done = failed = 0
+        while done < n:
+            r0, c0 = self._block_origin(block_rng, ny - by, nx - bx)
+            key = (r0, c0, by, bx)
+            if self._last_block is None or self._last_block[0] != key:
+                self._last_block = key, self._block_sampler(r0, c0, by, bx, n - done)
+            inner = self._last_block[1]
+            try:
+                for sample in inner._generate(rng, n - done):
+                    done += 1
+                    yield sample._replace(row=sample.row + r0, col=sample.col + c0)
+            except RuntimeError:  # no valid tile in this block: try another one
+                failed += 1
+                if failed > self.max_tries:
+                    raise RuntimeError(
+                        f"no block of {by} x {bx} pixels with a tile valid >= {self.min_valid} "
+                        f"after {self.max_tries} blocks; lower min_valid or use a larger block"
+                    ) from None
+
+    def _block_shape(self) -> tuple[int, int]:
+        """Block rows and columns: ``block`` rounded up to whole storage chunks."""
+        ds = self.cube.ds
+        ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
+        cy, cx = self._chunk_yx()
+        size = self.block or max(ny, nx)
+        by = min(ny, -(-size // cy) * cy)
+        bx = min(nx, -(-size // cx) * cx)
+        return by, bx
+
+    def _chunk_yx(self) -> tuple[int, int]:
+        """Storage (dask) chunk size of the reference band along y and x (1 if unchunked)."""
+        chunks = self.cube.ds[self._ref].chunks
+        if not chunks:
+            return 1, 1
+        dims = self.cube.ds[self._ref].dims
+        return (int(chunks[dims.index(schema.Y_DIM)][0]),
+                int(chunks[dims.index(schema.X_DIM)][0]))
+
+    def _block_origin(self, rng: np.random.Generator, max_r: int, max_c: int) -> tuple[int, int]:
+        """A random block origin on the chunk grid (so a block reads whole chunks only)."""
+        cy, cx = self._chunk_yx()
+        # chunk starts, and the far edge when the grid is not a whole number of blocks
+        r = int(rng.integers(0, max_r // cy + 1 + (max_r % cy > 0))) * cy
+        c = int(rng.integers(0, max_c // cx + 1 + (max_c % cx > 0))) * cx
+        return min(r, max_r), min(c, max_c)
+
+    def _block_sampler(self, r0: int, c0: int, by: int, bx: int, n: int) -> Sampler:
+        """A sampler over the block at ``(r0, c0)``, its inputs read in one go."""
+        from .reading import reading
+
+        ds = self.cube.ds
+        win = {schema.Y_DIM: slice(r0, r0 + by), schema.X_DIM: slice(c0, c0 + bx)}
+        hx, hy = self._half
+        xs, ys = self._x[win[schema.X_DIM]], self._y[win[schema.Y_DIM]]
+        bounds = (xs.min() - hx, ys.min() - hy, xs.max() + hx, ys.max() + hy)
+        # what every sample reads is loaded; the truth and soil moisture (one date each per
+        # sample) stay lazy
+        eager = [v for v in (*self.bands, *self.driver_names, schema.CLOUD_MASK, REGION_MASK)
+                 if v in ds.data_vars]
+        sub = crop_met_grid(ds.isel(win), bounds)
+        with reading(f"the block at row {r0}, col {c0}", ds):
+            loaded = sub[eager].load()
+        sub = sub.assign({v: loaded[v] for v in eager if v in sub.data_vars})
+        return Sampler(Cube(sub, res=self.cube.res_xy), tile=self.tile, context=self.context,
+                       k_min=self.k_min, k_max=self.k_max, seed=self.seed,
+                       min_valid=self.min_valid, n_samples=n, max_tries=self.max_tries,
+                       truth=self.truth)
 
 
 # ------------------------------------------------------------------------------------------
 # PyTorch adapter
+
+
+def _finite_or_zero(a: np.ndarray) -> np.ndarray:
+    """``a`` with NaN and +-Inf replaced by 0 (a copy)."""
+    return np.where(np.isfinite(a), a, a.dtype.type(0))
 
 
 def sample_to_tensors(
@@ -345,7 +491,7 @@ def sample_to_tensors(
     """
     import torch
 
-    images = np.nan_to_num(sample.images, nan=0.0)
+    images = _finite_or_zero(sample.images)
     mask = sample.mask.copy()
     offsets, doy = sample.image_offsets, sample.doy
     ctx_mask = np.ones(len(offsets), dtype=bool)
@@ -373,10 +519,10 @@ def sample_to_tensors(
         "drivers_mask": torch.from_numpy(drivers_mask),
         "t_index": torch.tensor(sample.t_index, dtype=torch.int64),
         "k": torch.tensor(sample.k, dtype=torch.int64),
-        "target": torch.from_numpy(np.nan_to_num(sample.target, nan=0.0)),
+        "target": torch.from_numpy(_finite_or_zero(sample.target)),
         "target_mask": torch.from_numpy(sample.target_mask.copy()),
         "soil_moisture_target": torch.from_numpy(
-            np.nan_to_num(sample.soil_moisture_target, nan=0.0)
+            _finite_or_zero(sample.soil_moisture_target)
         ),
         "soil_moisture_mask": torch.from_numpy(sm_mask),
         "row": torch.tensor(sample.row, dtype=torch.int64),
@@ -384,7 +530,7 @@ def sample_to_tensors(
         "t": torch.tensor(int(np.datetime64(sample.t, "D").astype(np.int64)), dtype=torch.int64),
     }
     if sample.target_true is not None:
-        out["target_true"] = torch.from_numpy(np.nan_to_num(sample.target_true, nan=0.0))
+        out["target_true"] = torch.from_numpy(_finite_or_zero(sample.target_true))
     return out
 
 
@@ -405,6 +551,10 @@ def _dataset_class() -> type:
         item has the same shapes (context padded to ``sampler.context``, drivers to
         ``sampler.max_drivers_len``) so ``DataLoader(ds, batch_size=...)`` batches them.
 
+        With a sampler that reads in blocks (``block``, lazy cubes), ``block_reuse`` consecutive
+        epochs (batches of :func:`~kgvsf_explore.training.make_loaders`) draw from the same
+        block, read once.
+
         Worker sharding: with ``num_workers > 1`` (or after :meth:`set_epoch`), worker ``i``
         draws from ``np.random.default_rng([seed, epoch, i])`` and yields its share of
         ``sampler.n_samples``, so workers never repeat each other and the run is reproducible.
@@ -413,10 +563,13 @@ def _dataset_class() -> type:
         start method (fork, spawn, forkserver) works.
         """
 
-        def __init__(self, sampler: Sampler, *, pad: bool = True) -> None:
+        def __init__(self, sampler: Sampler, *, pad: bool = True, block_reuse: int = 1) -> None:
             super().__init__()
+            if block_reuse < 1:
+                raise ValueError(f"block_reuse must be >= 1, got {block_reuse}")
             self.sampler = sampler
             self.pad = pad
+            self.block_reuse = int(block_reuse)
             self.epoch = 0
 
         def set_epoch(self, epoch: int) -> None:
@@ -437,7 +590,11 @@ def _dataset_class() -> type:
                 rng = np.random.default_rng([int(s.seed), self.epoch, wid])
             context = s.context if self.pad else None
             dlen = s.max_drivers_len if self.pad else None
-            samples = s._generate(rng, n)
+            block_rng = None
+            if s.block is not None:  # `block_reuse` consecutive epochs share their block
+                block_rng = np.random.default_rng(
+                    [int(s.seed), self.epoch // self.block_reuse, wid, 1])
+            samples = s._generate(rng, n, block_rng)
             if info is None:
                 for sample in samples:
                     yield sample_to_tensors(sample, context=context, drivers_len=dlen)

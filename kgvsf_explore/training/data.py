@@ -47,6 +47,12 @@ Batch = dict[str, Any]
 #: Cubes up to this many bytes in all are loaded into memory for training by default.
 IN_MEMORY_BYTES = 2 * 2**30
 
+#: Cubes left on disk are read in blocks of this many tiles a side (rounded up to whole
+#: storage chunks) with every image date, one read per block ...
+BLOCK_TILES = 4
+#: ... and each block serves this many consecutive batches (``benchmarks/bench_train.py``).
+BLOCK_REUSE = 8
+
 
 def _in_memory(cubes: list[Cube], in_memory: bool | None) -> list[Cube]:
     """The cubes loaded into memory when asked, or by default when they are small enough."""
@@ -213,26 +219,29 @@ def _seed(*parts: int) -> int:
 
 @dataclass
 class _Source:
-    """One sampler and the DataLoader that batches it (one batch per epoch)."""
+    """One sampler's dataset, batched whole (one batch per epoch)."""
 
     sampler: Sampler
-    loader: tud.DataLoader
+    dataset: tud.IterableDataset
 
     def batch(self, index: int) -> Batch:
-        """Batch ``index`` of this source: a pure function of the sampler seed and index."""
-        self.loader.dataset.set_epoch(index)  # type: ignore[attr-defined]
-        return next(iter(self.loader))
+        """Batch ``index`` of this source: a pure function of the sampler seed and index.
+
+        The dataset's items (``sampler.n_samples`` = the batch size) are collated by torch's
+        ``default_collate`` in this process, as a ``DataLoader`` without workers would do,
+        without building a loader iterator for every batch.
+        """
+        from torch.utils.data import default_collate
+
+        self.dataset.set_epoch(index)  # type: ignore[attr-defined]
+        return default_collate(list(self.dataset))
 
 
-def _source(sampler: Sampler, batch_size: int) -> _Source:
-    import torch.utils.data as tud
-
+def _source(sampler: Sampler, block_reuse: int = 1) -> _Source:
     from ..cube.sampler import _dataset_class
 
-    dataset = _dataset_class()(sampler)
-    # lazy reads are cheap and the machine is small: no worker processes
-    loader = tud.DataLoader(dataset, batch_size=batch_size, num_workers=0)
-    return _Source(sampler, loader)
+    # reads from memory or in blocks are cheap and the machine is small: no worker processes
+    return _Source(sampler, _dataset_class()(sampler, block_reuse=block_reuse))
 
 
 class TrainStream:
@@ -289,6 +298,8 @@ def make_loaders(
     rank: int = 0,
     world_size: int = 1,
     in_memory: bool | None = None,
+    block: int | None = None,
+    block_reuse: int = BLOCK_REUSE,
 ) -> tuple[TrainStream, list[Batch]]:
     """Training batches and fixed validation batches from one or several cubes.
 
@@ -309,6 +320,13 @@ def make_loaders(
         Load the cubes into memory first (samples are drawn many times faster than from a
         zarr store: ``benchmarks/bench_train.py``). None: when they hold at most
         :data:`IN_MEMORY_BYTES` together; False keeps them lazy (bounded memory).
+    block, block_reuse
+        For cubes left on disk: the side in pixels of the blocks read whole (default
+        :data:`BLOCK_TILES` tiles, rounded up to whole chunks; see
+        :class:`~kgvsf_explore.cube.sampler.Sampler`) and how many consecutive batches each
+        block serves. One read per ``block_reuse`` batches instead of dozens of chunk reads per
+        sample; the price is that those batches come from one neighbourhood. Memory is bounded
+        by one block (every image date of its bands and masks, every day of its drivers).
 
     Returns
     -------
@@ -328,6 +346,8 @@ def make_loaders(
         "k_min": model_cfg.k_min,
         "k_max": model_cfg.k_max,
         "n_samples": train_cfg.batch_size,
+        "truth": False,  # pretraining uses neither the cloud-free truth nor soil moisture
+        "block": block or BLOCK_TILES * model_cfg.tile,  # only used by cubes left on disk
     }
     train_sources: list[_Source] = []
     val_sources: list[_Source] = []
@@ -340,12 +360,12 @@ def make_loaders(
                 sampler = Sampler(piece, seed=seed, **kw)
             except ValueError as err:
                 raise ValueError(f"cube {i}, training years (not {year}): {err}") from err
-            train_sources.append(_source(sampler, train_cfg.batch_size))
+            train_sources.append(_source(sampler, block_reuse))
         try:
             sampler = Sampler(val_cube, seed=_seed(VAL_SEED, i), **kw)
         except ValueError as err:
             raise ValueError(f"cube {i}, validation year {year}: {err}") from err
-        val_sources.append(_source(sampler, train_cfg.batch_size))
+        val_sources.append(_source(sampler))
     n_val = len(val_sources)
     val = [
         val_sources[b % n_val].batch(b // n_val)
