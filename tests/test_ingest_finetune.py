@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import kgvsf_explore as kx
@@ -37,11 +38,27 @@ def test_finetune_from_shipped_weights(small_cube: Path, tmp_path: Path, capsys)
     kx.Forecaster.from_pretrained(out)  # loads for forecasts
 
 
-def test_finetune_one_year_cube_refused(small_cube: Path, tmp_path: Path, capsys) -> None:
+def test_finetune_one_year_cube_holds_out_its_last_dates(small_cube: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    """A single season of data finetunes: the last 30 % of its period is held out for
+    validation (no sample crosses the cut), and the adapted model is scored against
+    persistence on those dates."""
+    from kgvsf_explore.training.data import split_years
+
+    one_cube = kx.open_cube(small_cube).sel_time("2022-01-01", None)
+    (train,), val, year = split_years(one_cube)
+    assert year == 2022 and train.times[-1] < val.times[0]
+    span = (one_cube.times[-1] - one_cube.times[0]).days
+    assert abs((one_cube.times[-1] - val.times[0]).days - 0.3 * span) <= 10
     one = tmp_path / "one.zarr"
-    kx.open_cube(small_cube).sel_time("2022-01-01", None).to_zarr(one)
-    rc = main(["finetune", "--cube", str(one), "--out", str(tmp_path / "x"), "--steps", "2",
-               "--quiet"])
-    assert rc == 2
-    err = capsys.readouterr().err
-    assert "only cover 2022" in err and "at least two calendar years" in err
+    one_cube.to_zarr(one)
+    out = tmp_path / "x"
+    rc = main(["finetune", "--cube", str(one), "--out", str(out), "--steps", "2",
+               "--batch-size", "2", "--eval-every", "2", "--check-cases", "8", "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "held-out dates" in printed and "persistence" in printed
+    check = json.loads((out / "training_data.json").read_text())["held_out_skill"]
+    assert check["adapted"]["period"][0] == str(val.times[0].date())
+    assert check["adapted"]["cases"] > 0 and np.isfinite(check["adapted"]["model_mse"])
+    assert check["beats_persistence"] == (check["adapted"]["skill_vs_persistence"] > 0)

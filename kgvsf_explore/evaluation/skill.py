@@ -11,7 +11,9 @@ pixels where every method has a prediction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import schema
 from ..cube.cube import Cube
-from ..cube.sampler import Sampler, sample_to_tensors
+from ..cube.sampler import Sample, Sampler, sample_to_tensors
 from ..models.kgvsf import KGVSF
 
 #: Horizon bins (days) of the skill table: (0, 5], (5, 10], ..., (55, 60].
@@ -78,51 +80,28 @@ def forecast_skill(
     refl, doys, years = _climatology(cube, cfg.bands)
     other = years != year
     rows = []
-    samples = list(tqdm(sampler, total=n_cases, desc="test cases", disable=not progress))
-    device = next(model.parameters()).device
-    for b0 in range(0, len(samples), batch_size):
-        chunk = samples[b0:b0 + batch_size]
-        items = [sample_to_tensors(s, context=cfg.context, drivers_len=sampler.max_drivers_len)
-                 for s in chunk]
-        batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
-        with torch.no_grad():
-            state = model.encode_context(batch)
-            preds = []
-            for i, s in enumerate(chunk):
-                sub = state.select(i)
-                fut = batch["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
-                preds.append(model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy())
-        for s, pred in zip(chunk, preds):
-            truth = s.target_true if s.target_true is not None else s.target
-            ok = np.isfinite(truth).all(0)
-            if s.target_true is None:
-                ok &= s.target_mask
-            # persistence: last valid context observation per pixel
-            persist = np.full_like(pred, np.nan)
-            for img, m in zip(s.images, s.mask):
-                persist = np.where(m[None], img, persist)
-            # climatology: same pixels, other years, +-10 days of the target's day of year
-            target_doy = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).day_of_year
-            near = np.abs((doys - target_doy + 182) % 365 - 182) <= 10
-            sel = np.flatnonzero(near & other)
-            clim = np.full_like(pred, np.nan)
-            if len(sel):
-                win = refl.isel(time=sel, y=slice(s.row, s.row + cfg.tile),
-                                x=slice(s.col, s.col + cfg.tile)).values
-                with np.errstate(all="ignore"):
-                    import warnings
-
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        clim = np.nanmean(win, axis=0)
-            ok &= np.isfinite(persist).all(0) & np.isfinite(clim).all(0)
-            if ok.sum() < 10:
-                continue
-            err = {name: float(np.mean((p[:, ok] - truth[:, ok]) ** 2))
-                   for name, p in (("model", pred), ("persistence", persist),
-                                   ("climatology", clim))}
-            month = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).month
-            rows.append({"k": s.k, "month": month, **err})
+    for s, pred in _predictions(model, sampler, n_cases, batch_size, progress):
+        truth, ok = _truth(s)
+        persist = _persistence(s, pred)
+        # climatology: same pixels, other years, +-10 days of the target's day of year
+        target_doy = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).day_of_year
+        near = np.abs((doys - target_doy + 182) % 365 - 182) <= 10
+        sel = np.flatnonzero(near & other)
+        clim = np.full_like(pred, np.nan)
+        if len(sel):
+            win = refl.isel(time=sel, y=slice(s.row, s.row + cfg.tile),
+                            x=slice(s.col, s.col + cfg.tile)).values
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                clim = np.nanmean(win, axis=0)
+        ok &= np.isfinite(persist).all(0) & np.isfinite(clim).all(0)
+        if ok.sum() < 10:
+            continue
+        err = {name: float(np.mean((p[:, ok] - truth[:, ok]) ** 2))
+               for name, p in (("model", pred), ("persistence", persist),
+                               ("climatology", clim))}
+        month = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).month
+        rows.append({"k": s.k, "month": month, **err})
     df = pd.DataFrame(rows)
     if months is not None and not df.empty:
         df = df[df["month"].isin(list(months))]
@@ -137,3 +116,98 @@ def forecast_skill(
     table.index = table.index.astype(str)
     return table.rename(columns={"model": model.objective})
 
+
+
+def _predictions(model: KGVSF, sampler: Sampler, n_cases: int, batch_size: int,
+                 progress: bool) -> Iterator[tuple[Sample, np.ndarray]]:
+    """The model's forecast ``(C, H, W)`` of every sampled case, in batches."""
+    cfg = model.cfg
+    samples = list(tqdm(sampler, total=n_cases, desc="test cases", disable=not progress))
+    device = next(model.parameters()).device
+    for b0 in range(0, len(samples), batch_size):
+        chunk = samples[b0:b0 + batch_size]
+        items = [sample_to_tensors(s, context=cfg.context, drivers_len=sampler.max_drivers_len)
+                 for s in chunk]
+        batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
+        with torch.no_grad():
+            state = model.encode_context(batch)
+            for i, s in enumerate(chunk):
+                sub = state.select(i)
+                fut = batch["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
+                yield s, model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy()
+
+
+def _truth(s: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """What a forecast is scored against, and where: the cloud-free truth when the cube has
+    it (simulated worlds), else the valid pixels of the observed target."""
+    truth = s.target_true if s.target_true is not None else s.target
+    ok = np.isfinite(truth).all(0)
+    if s.target_true is None:
+        ok &= s.target_mask
+    return truth, ok
+
+
+def _persistence(s: Sample, like: np.ndarray) -> np.ndarray:
+    """Each pixel's last valid observation of the context (NaN where it has none)."""
+    persist = np.full_like(like, np.nan)
+    for img, m in zip(s.images, s.mask, strict=True):
+        persist = np.where(m[None], img, persist)
+    return persist
+
+
+def heldout_skill(
+    model: KGVSF,
+    cube: Cube,
+    *,
+    val_year: int | None = None,
+    n_cases: int = 64,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Forecast MSE of the model against persistence on the dates training held out.
+
+    The held-out dates are the validation period of
+    :func:`~kgvsf_explore.training.data.split_years` (the last calendar year, ``val_year``,
+    or the last 30 % of a one-year cube), so this scores a model trained or finetuned on
+    ``cube`` on dates it never saw. Real cubes have no cloud-free truth: forecasts are scored
+    on the valid pixels of the observed target. Needs no other year (no climatology).
+
+    Returns
+    -------
+    dict
+        ``{"period": [first, last], "cases": n, "model_mse": ..., "persistence_mse": ...,
+        "skill_vs_persistence": 1 - model / persistence}``, and the same per horizon bin
+        under ``"by_horizon"``.
+    """
+    from ..training.data import split_years
+
+    cfg = model.cfg
+    _, test, _ = split_years(cube, val_year)
+    sampler = Sampler(test, tile=cfg.tile, context=cfg.context, k_min=cfg.k_min,
+                      k_max=cfg.k_max, seed=seed, n_samples=n_cases)
+    rows = []
+    for s, pred in _predictions(model, sampler, n_cases, batch_size, progress):
+        truth, ok = _truth(s)
+        persist = _persistence(s, pred)
+        ok &= np.isfinite(persist).all(0)
+        if ok.sum() < 10:
+            continue
+        rows.append({"k": s.k, "model": float(np.mean((pred[:, ok] - truth[:, ok]) ** 2)),
+                     "persistence": float(np.mean((persist[:, ok] - truth[:, ok]) ** 2))})
+    if not rows:
+        raise ValueError("no held-out case had enough valid pixels to score")
+    df = pd.DataFrame(rows)
+    df["horizon"] = pd.cut(df["k"], list(HORIZON_EDGES))
+    by = df.groupby("horizon", observed=True)[["model", "persistence"]].mean()
+    times = test.times
+    return {
+        "period": [str(times[0].date()), str(times[-1].date())],
+        "cases": len(df),
+        "model_mse": float(df["model"].mean()),
+        "persistence_mse": float(df["persistence"].mean()),
+        "skill_vs_persistence": float(1 - df["model"].mean() / df["persistence"].mean()),
+        "by_horizon": {str(h): {"cases": int((df["horizon"] == h).sum()),
+                                "skill_vs_persistence": float(1 - r.model / r.persistence)}
+                       for h, r in by.iterrows()},
+    }

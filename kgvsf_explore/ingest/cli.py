@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 __all__ = ["add_ingest_parser", "run_ingest", "add_finetune_parser", "run_finetune",
            "parse_mapping"]
@@ -105,6 +107,8 @@ def add_finetune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-year", type=int, help="held-out year (default: the cube's last)")
     p.add_argument("--resume", action="store_true", help="continue from --out/last")
     p.add_argument("--device", help="torch device (default: CUDA if available)")
+    p.add_argument("--check-cases", type=int, default=64,
+                   help="held-out cases scored against persistence afterwards (0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_finetune)
 
@@ -116,8 +120,19 @@ def run_finetune(args: argparse.Namespace) -> int:
     result = finetune(args.cube, args.out, weights=args.weights, steps=args.steps, lr=args.lr,
                       batch_size=args.batch_size, eval_every=args.eval_every,
                       patience=args.patience, val_year=args.val_year, resume=args.resume,
-                      device=args.device, progress=not args.quiet)
+                      device=args.device, progress=not args.quiet,
+                      check_cases=args.check_cases)
     print(f"adapted: best validation loss {result.best_val:.4f} after {result.steps} steps in "
           f"{result.seconds:.0f} s -> {result.out_dir} (load it with "
           f"Forecaster.from_pretrained({str(result.out_dir)!r}))")
+    record = json.loads((Path(args.out) / "training_data.json").read_text())
+    check = record.get("held_out_skill")
+    if check:
+        a, s = check["adapted"], check["start"]
+        print(f"held-out dates {a['period'][0]}..{a['period'][1]} ({a['cases']} cases): "
+              f"forecast MSE {a['model_mse']:.5f} vs persistence {a['persistence_mse']:.5f} "
+              f"(skill {a['skill_vs_persistence']:+.2f}; start weights "
+              f"{s['skill_vs_persistence']:+.2f})"
+              + ("" if check["beats_persistence"] else
+                 " -- does NOT beat persistence: train longer or check the cube"))
     return 0

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from affine import Affine
 
-__all__ = ["write_tif", "write_sentinel2_date", "write_landsat_date", "write_station_csv"]
+__all__ = [
+    "write_tif",
+    "write_sentinel2_date",
+    "write_landsat_date",
+    "write_station_csv",
+    "write_user_files",
+]
 
 S2_BANDS = ("B02", "B03", "B04", "B05", "B08", "B11", "B12")
 #: Landsat 8/9 file band of each cube band (no red edge).
@@ -112,3 +119,88 @@ def write_station_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+def write_user_files(
+    cube: Any,
+    folder: str | Path,
+    *,
+    sensor: str = "sentinel2",
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Path]:
+    """Write a cube's images and weather as a user would bring them: files, not a cube.
+
+    Parameters
+    ----------
+    cube
+        A :class:`~kgvsf_explore.cube.cube.Cube` (e.g. a simulated world); its bands,
+        ``cloud_mask`` and drivers (averaged over the region) are written.
+    folder
+        Gets ``images/`` (one set of GeoTIFFs per image date) and ``station.csv``.
+    sensor
+        ``"sentinel2"``: L2A names, 10 m bands at the cube's resolution, B05 B11 B12 and the
+        SCL (class 9 = cloud) at twice it, baseline 04.00 offset; ``"landsat"``: Collection 2
+        L2 names, no red edge, QA_PIXEL cloud bit, all bands at the cube's resolution.
+    start, end
+        Image dates written (default: all); the weather covers the year before ``start`` too,
+        so forecasts have their context's drivers.
+
+    Returns
+    -------
+    dict
+        ``{"images": folder/images, "weather": folder/station.csv}``.
+
+    Notes
+    -----
+    The station CSV is in its own units, as station exports are: temperatures in K, rain in
+    m, radiation in MJ m-2 per day, vapour pressure in hPa; two days of tmax and one row are
+    missing, so the ingest's gap filling runs.
+    """
+    from affine import Affine as _Affine
+
+    from .. import schema
+
+    folder = Path(folder)
+    images = folder / "images"
+    ds = cube.ds
+    sel = ds[list(schema.BANDS) + [schema.CLOUD_MASK]].sel(time=slice(start, end)).load()
+    crs = cube.crs.to_wkt()
+    res = float(sel.x[1] - sel.x[0])
+    t10 = _Affine(res, 0, float(sel.x[0]) - res / 2, 0, -res, float(sel.y[0]) + res / 2)
+    for date in pd.DatetimeIndex(sel.time.values):
+        img = sel.sel(time=date)
+        cloud = img[schema.CLOUD_MASK].values.astype(bool)
+        if sensor == "sentinel2":
+            coarse = img.coarsen(y=2, x=2, boundary="trim").mean()
+            scl = np.where(img[schema.CLOUD_MASK].coarsen(y=2, x=2, boundary="trim").max()
+                           .values, 9, 4)
+            b10 = {b: img[b].values for b in ("B02", "B03", "B04", "B08")}
+            b20 = {b: coarse[b].values for b in ("B05", "B11", "B12")}
+            write_sentinel2_date(images, date, b10, None, crs=crs, transform=t10, resolution=10)
+            write_sentinel2_date(images, date, b20, scl, crs=crs,
+                                 transform=t10 * _Affine.scale(2), resolution=20)
+        elif sensor == "landsat":
+            qa = np.where(cloud, 1 << 3, 1 << 6)  # bit 3 cloud, bit 6 clear
+            write_landsat_date(images, date, {b: img[b].values for b in OLI_OF}, qa, crs=crs,
+                               transform=t10)
+        else:
+            raise ValueError(f"sensor must be 'sentinel2' or 'landsat', got {sensor!r}")
+    days = pd.DatetimeIndex(sel.time.values)
+    first = (days[0] - pd.Timedelta(days=365)).strftime("%Y-%m-%d")
+    names = ["prcp", "tmax", "tmin", "srad", "vp", "dayl"]
+    met = ds[names]
+    spatial = [d for d in met.dims if d != schema.DAY_DIM]
+    met = met.mean(spatial).sel(day=slice(first, days[-1])).load()
+    station = pd.DataFrame({
+        "date": met.day.dt.strftime("%Y-%m-%d").values,
+        "tmax (K)": met.tmax.values + 273.15,
+        "tmin (K)": met.tmin.values + 273.15,
+        "precipitation (m)": met.prcp.values / 1000,
+        "radiation (MJ/m2)": met.srad.values * met.dayl.values / 1e6,  # daily total
+        "vp (hPa)": met.vp.values / 100,
+    })
+    station.loc[200:201, "tmax (K)"] = np.nan  # a two-day gap
+    station = station.drop(index=250)          # a missing day
+    weather = write_station_csv(folder / "station.csv", station)
+    return {"images": images, "weather": weather}

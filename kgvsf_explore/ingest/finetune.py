@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["finetune", "adaptation_record"]
+__all__ = ["finetune", "adaptation_record", "held_out_check"]
 
 
 def adaptation_record(cube: Any, cube_path: str | None, weights: Path) -> dict[str, Any]:
@@ -41,6 +41,27 @@ def adaptation_record(cube: Any, cube_path: str | None, weights: Path) -> dict[s
     }
 
 
+def held_out_check(cube: Any, start: Path, adapted: str | os.PathLike[str], *,
+                   val_year: int | None = None, n_cases: int = 64,
+                   seed: int = 0) -> dict[str, Any]:
+    """Score the start and the adapted weights against persistence on the held-out dates.
+
+    Both models forecast the same ``n_cases`` random (tile, date, horizon) cases of the
+    validation period that finetuning never trained on
+    (:func:`kgvsf_explore.evaluation.skill.heldout_skill`); the result says whether the
+    adapted model beats persistence there, and by how much it moved from the start weights.
+    """
+    from ..evaluation.skill import heldout_skill
+    from ..weights import load_model
+
+    out: dict[str, Any] = {}
+    for name, path in (("start", start), ("adapted", Path(adapted))):
+        model, _ = load_model(path)
+        out[name] = heldout_skill(model, cube, val_year=val_year, n_cases=n_cases, seed=seed)
+    out["beats_persistence"] = out["adapted"]["skill_vs_persistence"] > 0
+    return out
+
+
 def finetune(
     cube: Any,
     out_dir: str | os.PathLike[str],
@@ -57,15 +78,17 @@ def finetune(
     device: Any = None,
     progress: bool = True,
     seed: int = 0,
+    check_cases: int = 64,
 ):
     """Continue KG-VSF pretraining from ``weights`` on ``cube``; return the ``TrainResult``.
 
     Parameters
     ----------
     cube
-        A :class:`kgvsf_explore.Cube` or a path to one (e.g. written by ``kgvsf ingest``). It
-        needs image dates in at least two calendar years: the last one (or ``val_year``) is
-        held out for validation and early stopping.
+        A :class:`kgvsf_explore.Cube` or a path to one (e.g. written by ``kgvsf ingest``). The
+        last calendar year (or ``val_year``) is held out for validation and early stopping;
+        a cube of one year holds out the last 30 % of its image period instead
+        (:func:`kgvsf_explore.training.data.split_years`).
     out_dir
         Output checkpoint folder (usable by ``Forecaster.from_pretrained(out_dir)``).
     weights
@@ -77,6 +100,10 @@ def finetune(
         ``eval_every`` to a tenth of ``steps`` (at least 5).
     val_year, resume, device, progress
         As in :func:`kgvsf_explore.training.pretrain`.
+    check_cases
+        Held-out forecast cases on which the start and the adapted weights are scored against
+        persistence afterwards (:func:`held_out_check`, recorded under ``held_out_skill`` in
+        ``training_data.json``); 0 skips the check.
     """
     from .._atomic import atomic_write
     from ..cube import open_cube
@@ -88,15 +115,6 @@ def finetune(
     if isinstance(cube, (str, os.PathLike)):
         cube_path = str(cube)
         cube = open_cube(cube)
-    years = sorted({int(y) for y in cube.times.year})
-    if len(years) < 2 and val_year is None:
-        from ._errors import IngestError
-
-        raise IngestError(
-            f"the cube's images only cover {years[0] if years else 'no date'}; finetuning holds "
-            "the last calendar year out for validation and early stopping, so it needs images "
-            "in at least two calendar years: ingest a longer period"
-        )
     start = Path(weights) if weights is not None else default_weights()
     _, model_cfg, saved_train, _ = load_checkpoint(start)
     base = saved_train or TrainConfig()
@@ -109,6 +127,9 @@ def finetune(
                       progress=progress, fit_stats=False, init_from=start)
     if os.environ.get("RANK", "0") == "0":
         record = adaptation_record(cube, cube_path, start)
+        if check_cases:
+            record["held_out_skill"] = held_out_check(cube, start, out_dir, val_year=val_year,
+                                                      n_cases=check_cases, seed=seed)
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(Path(out_dir) / "training_data.json", text.encode())
     return result

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..models.config import ModelConfig, TrainConfig
 
 __all__ = [
+    "SINGLE_YEAR_VAL_FRACTION",
     "VAL_SEED",
     "TrainStream",
     "make_loaders",
@@ -78,13 +79,17 @@ def split_years(cube: Cube, val_year: int | None = None) -> tuple[list[Cube], Cu
     cube
         The cube to split.
     val_year
-        Year held out for validation; None: the cube's last image year.
+        Year held out for validation; None: the cube's last image year, or, for a cube whose
+        images all lie in one calendar year (a single season of a user's own data), the last
+        :data:`SINGLE_YEAR_VAL_FRACTION` of its image period.
 
     Returns
     -------
     train, val, year
         The training pieces (the years before and/or after ``year``; two pieces when ``year``
-        lies in the middle), the validation cube and the held-out year.
+        lies in the middle), the validation cube and the held-out year. In the single-year
+        case the training piece ends the day before the validation period starts, so no
+        sample's context, drivers or target crosses the cut.
 
     Raises
     ------
@@ -95,6 +100,8 @@ def split_years(cube: Cube, val_year: int | None = None) -> tuple[list[Cube], Cu
     if not years:
         raise ValueError("the cube has no image dates")
     year = years[-1] if val_year is None else int(val_year)
+    if len(years) == 1 and val_year is None:
+        return _split_dates(cube, year)
     if year not in years:
         raise ValueError(f"val_year={year} holds no image date; the cube's years are {years}")
     train: list[Cube] = []
@@ -108,6 +115,26 @@ def split_years(cube: Cube, val_year: int | None = None) -> tuple[list[Cube], Cu
             "least one more calendar year (or set TrainConfig.val_year)"
         )
     return train, cube.sel_time(f"{year}-01-01", f"{year}-12-31"), year
+
+
+#: A cube of one calendar year holds out the last this fraction of its image period.
+SINGLE_YEAR_VAL_FRACTION = 0.3
+
+
+def _split_dates(cube: Cube, year: int) -> tuple[list[Cube], Cube, int]:
+    """Hold out the last :data:`SINGLE_YEAR_VAL_FRACTION` of a one-year cube's image period."""
+    import pandas as pd
+
+    times = cube.times
+    first, last = times[0].normalize(), times[-1].normalize()
+    cut = last - pd.Timedelta(days=int((last - first).days * SINGLE_YEAR_VAL_FRACTION))
+    if (times < cut).sum() < 2 or (times >= cut).sum() < 2:
+        raise ValueError(
+            f"the cube has {len(times)} image date(s), all in {year}: too few to hold the last "
+            f"{SINGLE_YEAR_VAL_FRACTION:.0%} of its period out for validation; ingest more dates"
+        )
+    train = cube.sel_time(None, str((cut - pd.Timedelta(days=1)).date()))
+    return [train], cube.sel_time(str(cut.date()), None), year
 
 
 def normalisation_stats(
