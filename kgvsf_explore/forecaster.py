@@ -130,7 +130,10 @@ class Forecaster:
         -------
         xarray.Dataset
             ``reflectance`` ``([scenario,] horizon, band, y, x)`` and ``ndvi``, as
-            :func:`~kgvsf_explore.inference.region.forecast_region` returns.
+            :func:`~kgvsf_explore.inference.region.forecast_region` returns. The cube may lack
+            any of the model's bands (absent, or listed in ``attrs["kgvsf_missing_bands"]``)
+            but not all: those bands are still forecast, from the others, and
+            ``reflectance.attrs["kgvsf_not_observed"]`` says so.
 
         Examples
         --------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -14,6 +15,7 @@ from pyproj import CRS
 
 from kgvsf_explore import schema
 from kgvsf_explore.cube import validate_dataset
+from kgvsf_explore.cube.validate import CubeValidationWarning
 from kgvsf_explore.errors import CubeValidationError
 
 
@@ -168,8 +170,27 @@ def test_reflectance_as_scaled_integers(fake_ds):
 def test_band_entirely_nan(fake_ds):
     ds = fake_ds.copy()
     ds["B11"] = fake_ds["B11"] * np.nan
-    with pytest.raises(CubeValidationError, match="B11: entirely NaN"):
+    # not listed as missing: a warning that says to list it (the model takes band subsets)
+    with pytest.warns(CubeValidationWarning, match=r"B11: entirely NaN.*kgvsf_missing_bands"):
         validate_dataset(ds)
+    # listed: a valid cube without the band
+    ds.attrs["kgvsf_missing_bands"] = '["B11"]'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_dataset(ds)
+        validate_dataset(ds.drop_vars(["B11", "B11_true"]))  # absent and listed: fine too
+    ds.attrs["kgvsf_missing_bands"] = '["B11", "B99"]'
+    with pytest.raises(CubeValidationError, match=r"unknown band\(s\) \['B99'\]"):
+        validate_dataset(ds)
+    ds.attrs["kgvsf_missing_bands"] = "[B11"
+    with pytest.raises(CubeValidationError, match="not a JSON list"):
+        validate_dataset(ds)
+    ds.attrs["kgvsf_missing_bands"] = '["B11"]'
+    with pytest.raises(CubeValidationError, match="list it in ds.attrs"):  # absent, not listed
+        validate_dataset(ds.drop_vars("B05"))
+    every = fake_ds.assign_attrs(kgvsf_missing_bands=str(list(schema.BANDS)).replace("'", '"'))
+    with pytest.raises(CubeValidationError, match="no observation at all"):
+        validate_dataset(every)
 
 
 def test_missing_crs_says_how_to_add_it(fake_ds):

@@ -35,6 +35,7 @@ from kgvsf_explore.training import (
 )
 from kgvsf_explore.training import checkpoint as ckpt_mod
 from kgvsf_explore.training import loop as loop_mod
+from kgvsf_explore.training.data import split_years
 from kgvsf_explore.world import make_world
 
 TINY = preset("tiny")
@@ -176,9 +177,14 @@ def test_loaders_split_by_year_and_are_seekable(cube):
 def test_loaders_reject_bad_years(cube):
     with pytest.raises(ValueError, match="val_year=2019"):
         make_loaders(cube, TINY.model, small_train(val_year=2019))
+    # one calendar year: the last 30 % of its image period is held out, no sample crosses
     one_year = cube.sel_time("2022-01-01", "2022-12-31")
-    with pytest.raises(ValueError, match="only covers 2022"):
-        make_loaders(one_year, TINY.model, small_train())
+    (train,), val, year = split_years(one_year)
+    assert year == 2022 and train.times[-1] < val.times[0]
+    stream, val_batches = make_loaders(one_year, TINY.model, small_train())
+    cut = np.datetime64(val.times[0].date(), "D")
+    assert (next(stream)["t"].numpy().astype("datetime64[D]") < cut).all()
+    assert all((b["t"].numpy().astype("datetime64[D]") >= cut).all() for b in val_batches)
     # validation in the first year: training comes from the later one
     stream, _ = make_loaders(cube, TINY.model, small_train(val_year=2021))
     assert (next(stream)["t"].numpy().astype("datetime64[D]") >= np.datetime64("2022")).all()

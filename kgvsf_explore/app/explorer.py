@@ -289,6 +289,7 @@ class Explorer(param.Parameterized):
         y, x = session.coords()
         notes = list(self.controls.notes(session.t, session.k_max))
         notes += session.warnings if scen is not None else []
+        notes += session.band_notes
         result = Forecasts(session.t, h, x, y, base, out, ndvi(base, bands), ndvi(out, bands),
                            str(scen) if scen is not None else "observed weather",
                            time.perf_counter() - t0, notes)

@@ -23,7 +23,7 @@ import torch
 from .. import schema
 from ..cube.cube import Cube
 from ..errors import KGVSFError
-from ..inference.tiles import Stitcher, context_batches, plan_tiles
+from ..inference.tiles import Stitcher, context_batches, not_observed_note, plan_tiles
 from ..models.kgvsf import KGVSF, ContextState
 from .drivers import DriverMap
 
@@ -77,7 +77,8 @@ class RegionSession:
     Raises
     ------
     KGVSFError
-        No image on or before ``start``, no drivers after ``t``, or the cube lacks a band.
+        No image on or before ``start``, no drivers after ``t``, or the cube observed none of
+        the model's bands (a cube lacking some of them is fine: :attr:`band_notes` says which).
 
     Examples
     --------
@@ -115,6 +116,11 @@ class RegionSession:
         self._embedding: np.ndarray | None = None
         self._rgb: np.ndarray | None = None
         self.warnings: list[str] = []
+        #: The model's bands the cube never observed (the model predicts them from the others).
+        self.missing_bands: tuple[str, ...] = plan.missing_bands
+        #: A note for every forecast when bands are missing (else empty).
+        self.band_notes: list[str] = (
+            [not_observed_note(self.missing_bands, cfg.bands)] if self.missing_bands else [])
 
     # ---------------------------------------------------------------- geometry
     @property

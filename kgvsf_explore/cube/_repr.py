@@ -61,7 +61,15 @@ def summary_rows(cube: Cube) -> list[tuple[str, str]]:
     rows.append(("day", _dates(cube.days, "days")))
     has_truth = cube.bands and all(schema.truth_name(b) in ds for b in cube.bands)
     truth = " (+ cloud-free truth)" if has_truth else ""
-    rows.append(("bands", " ".join(cube.bands) + truth if cube.bands else "none"))
+    try:
+        gone = cube.missing_bands()
+    except Exception:  # a summary must never fail
+        gone = ()
+    observed = [b for b in cube.bands if b not in gone]
+    text = " ".join(observed) + truth if observed else "none"
+    if gone:
+        text += f" (never observed: {' '.join(gone)})"
+    rows.append(("bands", text))
     drivers = cube.driver_names
     if drivers:
         dims = ds[drivers[0]].dims

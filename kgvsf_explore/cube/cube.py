@@ -24,10 +24,138 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pyproj
 
-__all__ = ["Cube", "CubeStats", "INDICES", "REGION_MASK"]
+__all__ = [
+    "Cube",
+    "CubeStats",
+    "INDICES",
+    "MISSING_BANDS_ATTR",
+    "REGION_MASK",
+    "listed_missing_bands",
+    "missing_bands",
+    "observed_bands",
+]
 
 #: Name of the boolean ``(y, x)`` variable :meth:`Cube.clip` adds (True inside the geometry).
 REGION_MASK = "region_mask"
+
+#: Dataset attribute listing, as a JSON list, the bands a cube never observed (the ingest's
+#: ``missing_bands='nan'`` keeps them all-NaN and lists them here).
+MISSING_BANDS_ATTR = "kgvsf_missing_bands"
+
+
+def listed_missing_bands(ds: xr.Dataset) -> list[str]:
+    """The bands ``ds.attrs["kgvsf_missing_bands"]`` lists (a JSON list, a list or one name).
+
+    Raises
+    ------
+    CubeValidationError
+        When the attribute is neither a JSON list of names nor a sequence of names.
+    """
+    import json
+
+    raw = ds.attrs.get(MISSING_BANDS_ATTR)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return []
+    value: Any = raw
+    if isinstance(raw, bytes):
+        value = raw.decode()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as err:
+                raise CubeValidationError(
+                    f"ds.attrs[{MISSING_BANDS_ATTR!r}] = {raw!r} is not a JSON list of band "
+                    'names; write it as json.dumps(["B05"])'
+                ) from err
+        else:
+            value = [text]
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise CubeValidationError(
+            f"ds.attrs[{MISSING_BANDS_ATTR!r}] = {raw!r} is not a list of band names; write "
+            'it as json.dumps(["B05"])'
+        )
+    return [str(v) for v in value]
+
+
+def missing_bands(
+    ds: xr.Dataset,
+    bands: tuple[str, ...] | list[str] = schema.BANDS,
+    *,
+    check_values: bool = False,
+) -> list[str]:
+    """The ``bands`` a dataset never observed, in the order of ``bands``.
+
+    A band is missing when it is not a data variable of ``ds`` or when
+    ``ds.attrs["kgvsf_missing_bands"]`` (a JSON list) names it, whatever its values; with
+    ``check_values`` also when it holds no finite value at all (this reads the band: cheap in
+    memory, a full pass over a lazy cube). Missing bands are NaN in samples and enter the
+    model as "not observed" (:class:`~kgvsf_explore.cube.sampler.Sampler`,
+    :mod:`kgvsf_explore.inference`).
+
+    Parameters
+    ----------
+    ds
+        A schema-following dataset.
+    bands
+        The bands asked about (default :data:`~kgvsf_explore.schema.BANDS`).
+    check_values
+        Also count bands without any finite value as missing.
+
+    Returns
+    -------
+    list of str
+    """
+    listed = set(listed_missing_bands(ds))
+    out = [b for b in bands if b not in ds.data_vars or b in listed]
+    if check_values:
+        rest = [b for b in bands if b not in out]
+        if rest:
+            seen = xr.Dataset({b: ds[b].notnull().any() for b in rest}).compute()
+            empty = {b for b in rest if not bool(seen[b])}
+            out = [b for b in bands if b in out or b in empty]
+    return out
+
+
+def observed_bands(
+    ds: xr.Dataset,
+    bands: tuple[str, ...] | list[str] = schema.BANDS,
+    *,
+    error: type[Exception] = CubeValidationError,
+) -> list[str]:
+    """The ``bands`` a dataset observed (not :func:`missing_bands`); refuses a cube with none.
+
+    Parameters
+    ----------
+    ds
+        A schema-following dataset.
+    bands
+        The bands wanted (e.g. a model's); any non-empty subset of them is enough.
+    error
+        The exception class raised when none of ``bands`` is observed.
+
+    Raises
+    ------
+    error
+        Naming the bands asked for, what the dataset holds and how to fix it.
+    """
+    gone = missing_bands(ds, bands)
+    have = [b for b in bands if b not in gone]
+    if not have:
+        listed = listed_missing_bands(ds)
+        present = [b for b in bands if b in ds.data_vars]
+        raise error(
+            f"the cube observed none of the bands {list(bands)}: "
+            + (f"{present} are listed as missing in attrs[{MISSING_BANDS_ATTR!r}] = {listed}"
+               if present else "no band variable is present")
+            + ". Add at least one band as a (time, y, x) float32 surface reflectance (0-1, "
+            "NaN under clouds) named after kgvsf_explore.schema.BANDS (e.g. ingest the image "
+            "files with kgvsf ingest); the model accepts any subset of the bands"
+        )
+    return have
 
 _Bands = dict[str, xr.DataArray]
 
@@ -207,8 +335,24 @@ class Cube:
 
     @property
     def bands(self) -> tuple[str, ...]:
-        """Names of the bands present, in :data:`~kgvsf_explore.schema.BANDS` order."""
+        """Names of the band variables present, in :data:`~kgvsf_explore.schema.BANDS` order
+        (including bands listed as missing; see :attr:`observed_bands`)."""
         return tuple(b for b in schema.BANDS if b in self._ds.data_vars)
+
+    def missing_bands(self, *, check_values: bool = False) -> tuple[str, ...]:
+        """Bands of :data:`~kgvsf_explore.schema.BANDS` the cube never observed.
+
+        Absent from the dataset or listed in ``attrs["kgvsf_missing_bands"]``; with
+        ``check_values`` also those without any finite value (reads them). See
+        :func:`missing_bands`.
+        """
+        return tuple(missing_bands(self._ds, check_values=check_values))
+
+    @property
+    def observed_bands(self) -> tuple[str, ...]:
+        """Bands present and not listed as missing: those :attr:`valid` pixels need finite."""
+        missing = set(self.missing_bands())
+        return tuple(b for b in schema.BANDS if b not in missing)
 
     @property
     def driver_names(self) -> tuple[str, ...]:
@@ -290,14 +434,16 @@ class Cube:
 
     @property
     def valid(self) -> xr.DataArray:
-        """``(time, y, x)`` bool: not cloudy, every band finite and (if clipped) in the region."""
+        """``(time, y, x)`` bool: not cloudy, every observed band finite and (if clipped) in
+        the region (bands listed as missing do not count: :attr:`observed_bands`)."""
         ds = self._ds
         ok = None
-        for b in self.bands:
+        for b in self.observed_bands:
             fin = ds[b].notnull()
             ok = fin if ok is None else ok & fin
         if ok is None:
-            raise CubeValidationError("the cube has no band variables")
+            observed_bands(ds)  # raises, saying why no band counts
+        assert ok is not None
         if schema.CLOUD_MASK in ds:
             ok = ok & ~ds[schema.CLOUD_MASK].astype(bool)
         if REGION_MASK in ds:
@@ -386,9 +532,12 @@ class Cube:
         if key not in INDICES:
             raise ValueError(f"unknown index {name!r}; known: {sorted(INDICES)}")
         needed, formula, long_name = INDICES[key]
-        missing = [b for b in needed if b not in self._ds]
+        missing = missing_bands(self._ds, needed)
         if missing:
-            raise CubeValidationError(f"index {key} needs band(s) {missing}, absent from the cube")
+            raise CubeValidationError(
+                f"index {key} needs band(s) {missing}, which the cube never observed (absent "
+                f"or listed in attrs[{MISSING_BANDS_ATTR!r}])"
+            )
         bands = {b: self._ds[b].astype("float32") for b in needed}
         out = formula(bands).where(self.valid).astype("float32")
         return out.rename(key).assign_attrs(long_name=long_name, units="1")
@@ -463,7 +612,8 @@ class Cube:
 
     @staticmethod
     def _require_valid(ds: xr.Dataset, what: str, mask: xr.DataArray | None = None) -> None:
-        bands = [b for b in schema.BANDS if b in ds.data_vars]
+        gone = set(missing_bands(ds))
+        bands = [b for b in schema.BANDS if b not in gone]
         if not bands:
             return
         ok = ds[bands[0]].notnull()

@@ -11,7 +11,7 @@ importing it is what imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,24 +20,26 @@ import xarray as xr
 from .. import schema
 from ._util import crop_met_grid
 from .arrays import WindowReader
-from .cube import REGION_MASK, Cube
+from .cube import REGION_MASK, Cube, missing_bands, observed_bands
 from .regrid import TileDrivers, drivers_on_pixels
 
 __all__ = ["Sample", "Sampler", "sample_to_tensors"]  # + SamplerDataset, built lazily
 
 
 class Sample(NamedTuple):
-    """One training example. ``L`` context images, ``C`` bands, ``H`` x ``W`` tile pixels,
-    ``D`` days of drivers and ``V`` drivers.
+    """One training example. ``L`` context images, ``C`` bands (the sampler's full band list,
+    observed or not), ``H`` x ``W`` tile pixels, ``D`` days of drivers and ``V`` drivers.
 
     Attributes
     ----------
     images
         float32 ``(L, C, H, W)``: context images, oldest first, the last one at date ``t``;
-        NaN wherever ``mask`` is False. ``1 <= L <= context``.
+        NaN wherever ``mask`` is False and in every band the cube never observed
+        (``band_mask`` False). ``1 <= L <= context``.
     mask
-        bool ``(L, H, W)``: True where the pixel is valid (not cloudy, all bands finite, inside
-        the region of a clipped cube).
+        bool ``(L, H, W)``: True where the pixel is valid (not cloudy, every observed band
+        finite, inside the region of a clipped cube). A band the cube lacks does not make a
+        pixel invalid.
     image_offsets
         int64 ``(L,)``: days of each context image relative to ``t`` (``<= 0``, last is 0).
     doy
@@ -51,17 +53,22 @@ class Sample(NamedTuple):
     k
         Days from ``t`` to the target date (``k_min <= k <= k_max``, ``k > 0``).
     target
-        float32 ``(C, H, W)``: the image at ``t + k``, NaN wherever ``target_mask`` is False.
+        float32 ``(C, H, W)``: the image at ``t + k``, NaN wherever ``target_mask`` is False
+        and in the bands the cube never observed.
     target_mask
         bool ``(H, W)``: valid pixels of the target.
     target_true
-        float32 ``(C, H, W)`` cloud-free truth at ``t + k`` (simulated cubes), or None.
+        float32 ``(C, H, W)`` cloud-free truth at ``t + k`` (simulated cubes), or None; NaN in
+        a band without a truth variable.
     soil_moisture_target
         float32 ``(H, W)``: soil moisture (m3/m3) on day ``t + k``; all NaN if the cube has none.
     row, col
         Offset of the tile in the cube (pixels).
     t
         ``np.datetime64`` day of the last context image.
+    band_mask
+        bool ``(C,)``: True for the bands the cube observed, False for those it lacks (absent
+        or listed in ``attrs["kgvsf_missing_bands"]``); None means every band is observed.
     """
 
     images: np.ndarray
@@ -78,6 +85,7 @@ class Sample(NamedTuple):
     row: int
     col: int
     t: np.datetime64
+    band_mask: np.ndarray | None = None
 
 
 class Sampler:
@@ -105,6 +113,12 @@ class Sampler:
         Read the cloud-free truth and the soil moisture of the target date (``target_true``,
         ``soil_moisture_target``); False leaves them out (None and NaN): pretraining uses
         neither, and they are a third of a sample's reads.
+    bands
+        The bands of every sample, in this order (default
+        :data:`~kgvsf_explore.schema.BANDS`, the model's). Any subset of them may be missing
+        from the cube (absent, or listed in ``attrs["kgvsf_missing_bands"]``): such a band is
+        NaN in ``images``/``target``, False in ``band_mask``, and does not make a pixel
+        invalid. A cube without any of them is refused.
     block
         For a cube that is not in memory: each call of :meth:`sample` (and each iteration)
         loads one random ``block`` x ``block`` pixel window with every image date in a single
@@ -137,6 +151,7 @@ class Sampler:
         max_tries: int = 200,
         truth: bool = True,
         block: int | None = None,
+        bands: Sequence[str] | None = None,
     ) -> None:
         if isinstance(cube, xr.Dataset):
             cube = Cube(cube)
@@ -161,13 +176,21 @@ class Sampler:
         ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
         if tile > ny or tile > nx:
             raise ValueError(f"tile={tile} is larger than the cube ({ny} x {nx} pixels)")
-        self.bands = cube.bands
-        self.driver_names = cube.driver_names
+        #: Bands of every sample, observed or not.
+        self.bands: tuple[str, ...] = tuple(schema.BANDS if bands is None else bands)
         if not self.bands:
-            raise ValueError("the cube has no bands to sample")
+            raise ValueError("bands must name at least one band")
+        self.driver_names = cube.driver_names
+        #: Bands the cube never observed (NaN in samples, False in ``band_mask``).
+        self.missing_bands: tuple[str, ...] = tuple(missing_bands(ds, self.bands))
+        #: Bands the samples read, in :attr:`bands` order.
+        self.observed_bands: tuple[str, ...] = tuple(
+            observed_bands(ds, self.bands, error=ValueError))
+        self.band_mask = np.array([b in self.observed_bands for b in self.bands], dtype=bool)
         self._truth = [schema.truth_name(b) for b in self.bands]
-        self._has_truth = truth and all(t in ds.data_vars for t in self._truth)
-        self._ref = "B04" if "B04" in self.bands else self.bands[0]
+        self._has_truth = truth and all(
+            schema.truth_name(b) in ds.data_vars for b in self.observed_bands)
+        self._ref = "B04" if "B04" in self.observed_bands else self.observed_bands[0]
 
         days = cube.days
         day_pos = days.get_indexer(cube.times.normalize())
@@ -209,7 +232,7 @@ class Sampler:
         self._valid: np.ndarray | None = None  # summed-area table of valid pixels (in memory)
         self._in_memory = all(
             self._reader.in_memory(v)
-            for v in (*self.driver_names, *self.bands, schema.CLOUD_MASK, REGION_MASK)
+            for v in (*self.driver_names, *self.observed_bands, schema.CLOUD_MASK, REGION_MASK)
             if v in ds.variables
         )
 
@@ -288,8 +311,11 @@ class Sampler:
         tidx = self._img[np.r_[ctx, q]]
         read = self._reader
         index = {schema.TIME_DIM: tidx, **win}
-        obs = np.stack([read.take(b, index) for b in self.bands], axis=1).astype("float32")
-        valid = np.isfinite(obs).all(axis=1)
+        shape = (len(tidx), self.tile, self.tile)
+        obs = np.stack([read.take(b, index) if m else np.full(shape, np.nan, "float32")
+                        for b, m in zip(self.bands, self.band_mask)], axis=1).astype("float32")
+        # a band the cube never observed does not make a pixel invalid
+        valid = np.isfinite(obs if self.band_mask.all() else obs[:, self.band_mask]).all(axis=1)
         if schema.CLOUD_MASK in ds:
             valid &= ~read.take(schema.CLOUD_MASK, index).astype(bool)
         if REGION_MASK in ds:
@@ -298,7 +324,9 @@ class Sampler:
         truth = None
         if self._has_truth:
             last = {schema.TIME_DIM: tidx[-1], **win}
-            truth = np.stack([read.take(t, last) for t in self._truth]).astype("float32")
+            truth = np.stack([read.take(t, last) if t in ds.data_vars
+                              else np.full(shape[1:], np.nan, "float32")
+                              for t in self._truth]).astype("float32")
 
         d0, dt, d1 = (int(self._img_day[i]) for i in (ctx[0], p, q))
         drivers = self._drivers(row, col, d0, d1)
@@ -324,6 +352,7 @@ class Sampler:
             row=row,
             col=col,
             t=self._days[dt],
+            band_mask=self.band_mask.copy(),
         )
         self._check(sample)
         return sample
@@ -380,6 +409,7 @@ class Sampler:
         assert s.drivers.shape == (s.t_index + s.k + 1, len(self.driver_names)), s.drivers.shape
         assert s.t_index == -int(s.image_offsets[0]), "t_index does not match the context"
         assert s.target.shape == (len(self.bands), self.tile, self.tile)
+        assert s.band_mask is None or s.band_mask.shape == (len(self.bands),)
 
     def _generate(self, rng: np.random.Generator, n: int,
                   block_rng: np.random.Generator | None = None) -> Iterator[Sample]:
@@ -453,8 +483,8 @@ class Sampler:
         bounds = (xs.min() - hx, ys.min() - hy, xs.max() + hx, ys.max() + hy)
         # what every sample reads is loaded; the truth and soil moisture (one date each per
         # sample) stay lazy
-        eager = [v for v in (*self.bands, *self.driver_names, schema.CLOUD_MASK, REGION_MASK)
-                 if v in ds.data_vars]
+        eager = [v for v in (*self.observed_bands, *self.driver_names, schema.CLOUD_MASK,
+                             REGION_MASK) if v in ds.data_vars]
         sub = crop_met_grid(ds.isel(win), bounds)
         with reading(f"the block at row {r0}, col {c0}", ds):
             loaded = sub[eager].load()
@@ -462,7 +492,7 @@ class Sampler:
         return Sampler(Cube(sub, res=self.cube.res_xy), tile=self.tile, context=self.context,
                        k_min=self.k_min, k_max=self.k_max, seed=self.seed,
                        min_valid=self.min_valid, n_samples=n, max_tries=self.max_tries,
-                       truth=self.truth)
+                       truth=self.truth, bands=self.bands)
 
 
 # ------------------------------------------------------------------------------------------
@@ -481,8 +511,9 @@ def sample_to_tensors(
 
     NaNs are replaced by 0 only in arrays that come with a mask saying where they were:
     ``images``/``mask``, ``target``/``target_mask``, ``target_true``/``target_mask``,
-    ``soil_moisture_target``/``soil_moisture_mask``. Multiply by (or index with) the mask in the
-    loss, never trust the zeros.
+    ``soil_moisture_target``/``soil_moisture_mask``, and the bands the cube never observed
+    (``band_mask`` ``(C,)`` bool, False for them; all True when the sample has no band mask).
+    Multiply by (or index with) the masks in the loss, never trust the zeros.
 
     With ``context``, the context is left-padded to that length (zero images, ``mask`` False,
     ``context_mask`` False, offsets and doy 0); with ``drivers_len``, the drivers are
@@ -509,9 +540,13 @@ def sample_to_tensors(
         drivers = np.concatenate([drivers, np.zeros((pad, drivers.shape[1]), "float32")])
         drivers_mask = np.concatenate([drivers_mask, np.zeros(pad, bool)])
     sm_mask = np.isfinite(sample.soil_moisture_target)
+    n_bands = sample.images.shape[1]
+    band_mask = (np.ones(n_bands, dtype=bool) if sample.band_mask is None
+                 else np.asarray(sample.band_mask, dtype=bool).copy())
     out: dict[str, Any] = {
         "images": torch.from_numpy(images.astype("float32")),
         "mask": torch.from_numpy(mask),
+        "band_mask": torch.from_numpy(band_mask),
         "context_mask": torch.from_numpy(ctx_mask),
         "image_offsets": torch.from_numpy(offsets.astype(np.int64)),
         "doy": torch.from_numpy(doy.astype(np.int64)),

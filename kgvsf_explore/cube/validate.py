@@ -7,6 +7,9 @@ multi-gigabyte dask-backed cube validates in well under a second.
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -15,7 +18,25 @@ from .. import schema
 from ..errors import CubeValidationError
 from ._util import crs_text, is_small, load_samples, sample_parts
 
-__all__ = ["validate_dataset"]
+__all__ = ["CubeValidationWarning", "validate_dataset"]
+
+_MISSING_ATTR = "kgvsf_missing_bands"
+
+
+class CubeValidationWarning(UserWarning):
+    """Something in a cube looks wrong but does not stop it from being used."""
+
+
+def _listed_missing(ds: xr.Dataset, p: _Problems | None = None) -> list[str]:
+    """Bands listed in ``attrs["kgvsf_missing_bands"]``; a malformed list is a problem."""
+    from .cube import listed_missing_bands
+
+    try:
+        return listed_missing_bands(ds)
+    except CubeValidationError as err:
+        if p is not None:
+            p.add(_MISSING_ATTR, str(err))
+        return []
 
 IMAGE_DIMS = (schema.TIME_DIM, schema.Y_DIM, schema.X_DIM)
 PIXEL_DAILY_DIMS = (schema.DAY_DIM, schema.Y_DIM, schema.X_DIM)
@@ -159,6 +180,13 @@ def validate_dataset(ds: xr.Dataset, *, require_truth: bool = False) -> None:
     * a projected CRS in ``spatial_ref.attrs['crs_wkt']`` or ``ds.attrs['crs']``;
     * bands that are entirely NaN.
 
+    A cube may lack bands (a sensor without a red edge): a band listed in
+    ``ds.attrs["kgvsf_missing_bands"]`` (a JSON list, as ``kgvsf ingest --missing-bands nan``
+    writes it) may be absent or entirely NaN, and the model treats it as not observed. A band
+    that is entirely NaN but not listed only gives a :class:`CubeValidationWarning` saying to
+    list it; an absent band that is not listed, and a cube without any observed band, are
+    problems.
+
     Only small samples of the data variables are loaded, so it is cheap on lazy cubes.
 
     Parameters
@@ -199,17 +227,34 @@ def _present(ds: xr.Dataset) -> str:
 
 def _check_presence(ds: xr.Dataset, p: _Problems, require_truth: bool) -> None:
     have = set(ds.variables)
+    listed = _listed_missing(ds, p)
+    unknown = [b for b in listed if b not in schema.BANDS]
+    if unknown:
+        p.add(
+            _MISSING_ATTR,
+            f"lists unknown band(s) {unknown}; band names are {list(schema.BANDS)}",
+        )
     bands = [b for b in schema.BANDS if b in have]
-    missing = [b for b in schema.BANDS if b not in have]
+    missing = [b for b in schema.BANDS if b not in have and b not in listed]
     if missing:
         p.add(
             ",".join(missing),
             f"missing band(s) {missing}; bands present: {bands or 'none'}. Add them as "
             "(time, y, x) float32 surface reflectance (0-1), NaN under clouds, named "
-            f"{list(schema.BANDS)} (Sentinel-2 names; data variables present: {_present(ds)})",
+            f"{list(schema.BANDS)} (Sentinel-2 names; data variables present: {_present(ds)})"
+            f"; or, if the sensor has no such band, list it in ds.attrs['{_MISSING_ATTR}'] "
+            f"(e.g. json.dumps({missing})) and the model treats it as not observed",
+        )
+    observed = [b for b in bands if b not in listed]
+    if bands and not observed:
+        p.add(
+            ",".join(bands),
+            f"every band present is listed in ds.attrs['{_MISSING_ATTR}'] = {listed}: the "
+            "cube has no observation at all; the model needs at least one band",
         )
     if require_truth:
-        miss_t = [schema.truth_name(b) for b in schema.BANDS if schema.truth_name(b) not in have]
+        miss_t = [schema.truth_name(b) for b in schema.BANDS
+                  if schema.truth_name(b) not in have and b not in listed]
         if miss_t:
             p.add(
                 ",".join(miss_t),
@@ -566,12 +611,27 @@ def _check_values(
                 f"values {st[0]:.3g}..{st[1]:.3g} outside 0-1 "
                 f"{schema.SOIL_MOISTURE_UNITS}; check units",
             )
+    listed = set(_listed_missing(ds))
     for b in schema.BANDS:
         for name in (b, schema.truth_name(b)):
             if not dims_ok.get(name):
                 continue
             da = ds[name]
             st = _nan_stats(loaded[name])
+            if st is None and b in listed:
+                continue  # listed as never observed: all-NaN is what it should be
+            if st is None and name == b:
+                how = "entirely NaN" if is_small(da) else "NaN in every sampled window"
+                warnings.warn(
+                    f"{name}: {how}; if the sensor has no such band, list it in "
+                    f"ds.attrs['{_MISSING_ATTR}'] (e.g. "
+                    f"ds.attrs['{_MISSING_ATTR}'] = {json.dumps([name])!r}) so that the model "
+                    "treats it as not observed instead of seeing no valid pixel; otherwise "
+                    "check the source data (nodata value decoded as NaN, wrong band mapping)",
+                    CubeValidationWarning,
+                    stacklevel=3,
+                )
+                continue
             if st is None:
                 if is_small(da):
                     p.add(

@@ -134,7 +134,17 @@ def _predictions(model: KGVSF, sampler: Sampler, n_cases: int, batch_size: int,
             for i, s in enumerate(chunk):
                 sub = state.select(i)
                 fut = batch["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
-                yield s, model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy()
+                yield _observed(s, model.forecast(sub, fut, [s.k])[0, 0].float().cpu().numpy())
+
+
+def _observed(s: Sample, pred: np.ndarray) -> tuple[Sample, np.ndarray]:
+    """The case and its forecast restricted to the bands the cube observed (a band it lacks
+    has nothing to score against)."""
+    m = s.band_mask
+    if m is None or m.all():
+        return s, pred
+    return s._replace(images=s.images[:, m], target=s.target[m], band_mask=None,
+                      target_true=None if s.target_true is None else s.target_true[m]), pred[m]
 
 
 def _truth(s: Sample) -> tuple[np.ndarray, np.ndarray]:

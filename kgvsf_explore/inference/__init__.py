@@ -2,16 +2,20 @@
 
 :func:`forecast_region` forecasts a region under observed or changed weather, :func:`embed_region`
 gives per-pixel embeddings; both cut the region into model tiles (:mod:`.tiles`) and, for large
-regions, go block by block through dask (:mod:`.chunked`).
+regions, go block by block through dask (:mod:`.chunked`). A cube may lack any of the model's
+bands but not all: the missing ones reach the model masked and their forecasts are marked
+(``attrs["kgvsf_not_observed"]``).
 """
 
 from .chunked import AUTO_CHUNK_PIXELS, DEFAULT_CHUNK
 from .embed import embed_region
 from .region import forecast_region, scenario_drivers
 from .tiles import (
+    NOT_OBSERVED_ATTR,
     Stitcher,
     TilePlan,
     context_batches,
+    not_observed_note,
     plan_tiles,
     region_slices,
     resolve_region,
@@ -20,11 +24,13 @@ from .tiles import (
 __all__ = [
     "AUTO_CHUNK_PIXELS",
     "DEFAULT_CHUNK",
+    "NOT_OBSERVED_ATTR",
     "Stitcher",
     "TilePlan",
     "context_batches",
     "embed_region",
     "forecast_region",
+    "not_observed_note",
     "plan_tiles",
     "region_slices",
     "resolve_region",

@@ -22,7 +22,7 @@ from .. import schema
 from ..cube.cube import Cube
 from ..models.kgvsf import KGVSF
 from .chunked import block_edge, lazy_region
-from .tiles import Stitcher, TilePlan, context_batches, plan_tiles
+from .tiles import NOT_OBSERVED_ATTR, Stitcher, TilePlan, context_batches, plan_tiles
 
 
 def embed_region(
@@ -63,7 +63,9 @@ def embed_region(
     -------
     xarray.DataArray
         float32 embeddings with the cube's coordinates and CRS; attrs ``t`` (the image date,
-        or dates), ``weights_sha256`` and ``model``.
+        or dates), ``weights_sha256`` and ``model``. A cube may lack any of the model's bands
+        but not all: the embeddings are then computed from the bands it has, and
+        ``attrs["kgvsf_not_observed"]`` says which were missing.
     """
     single = isinstance(dates, (str, pd.Timestamp, np.datetime64)) or not isinstance(
         dates, Sequence)
@@ -93,6 +95,12 @@ def embed_region(
              "model": f"KG-VSF ({model.objective})"}
     if schema.GRID_MAPPING in ds:
         attrs["grid_mapping"] = schema.GRID_MAPPING
+    missing = plan.missing_bands
+    if missing:
+        attrs[NOT_OBSERVED_ATTR] = (
+            f"{', '.join(missing)} {'was' if len(missing) == 1 else 'were'} never observed in "
+            "the input cube: the embeddings are computed from the other bands "
+            f"({', '.join(b for b in model.cfg.bands if b not in missing)}).")
     dims: tuple[str, ...] = ("feature", schema.Y_DIM, schema.X_DIM)
     if single:
         data = arrays[0]

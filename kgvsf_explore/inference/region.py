@@ -23,7 +23,14 @@ from ..cube.cube import Cube
 from ..errors import KGVSFError, ScenarioError
 from ..models.kgvsf import KGVSF
 from .chunked import block_edge, lazy_region
-from .tiles import Stitcher, TilePlan, context_batches, plan_tiles
+from .tiles import (
+    NOT_OBSERVED_ATTR,
+    Stitcher,
+    TilePlan,
+    context_batches,
+    not_observed_note,
+    plan_tiles,
+)
 
 
 def scenario_drivers(cube: Cube, scenario: Any) -> xr.Dataset:
@@ -93,7 +100,12 @@ def forecast_region(
     xarray.Dataset
         ``reflectance`` ``([scenario,] horizon, band, y, x)`` and ``ndvi``, with the cube's
         coordinates and CRS, ``time`` of each horizon, and attrs recording the model, the
-        weights, the scenarios and the dates.
+        weights, the scenarios and the dates. Every band is forecast, also those the cube
+        never observed (absent or listed in ``attrs["kgvsf_missing_bands"]``; a cube needs at
+        least one band): those are predicted from the other bands, and ``reflectance`` (and
+        ``ndvi`` when it uses them) then carries ``attrs["kgvsf_not_observed"]``, a sentence
+        saying so, and the dataset the same sentence plus the JSON list
+        ``attrs["kgvsf_not_observed_bands"]``.
     """
     cfg = model.cfg
     horizons = [int(h) for h in horizons]
@@ -120,8 +132,30 @@ def forecast_region(
     else:
         lead = (len(scen_list), len(horizons), len(cfg.bands))
         refl = lazy_region(plan, lead, edge, compute)
-    return _to_dataset(refl, cube, plan.rows, plan.cols, plan.t, horizons, scen_list,
-                       listed, model, weights_id)
+    out = _to_dataset(refl, cube, plan.rows, plan.cols, plan.t, horizons, scen_list,
+                      listed, model, weights_id)
+    return mark_not_observed(out, plan.missing_bands, cfg.bands)
+
+
+def mark_not_observed(out: xr.Dataset, missing: Sequence[str],
+                      bands: Sequence[str]) -> xr.Dataset:
+    """Mark the forecast of bands the input cube never observed (in place; returns ``out``).
+
+    ``reflectance`` (and ``ndvi`` when it uses such a band) get ``attrs["kgvsf_not_observed"]``,
+    a sentence saying those bands were never observed and are predicted from the others; the
+    dataset gets the same sentence and ``attrs["kgvsf_not_observed_bands"]`` (JSON list).
+    Nothing is added when every band was observed.
+    """
+    missing = list(missing)
+    if not missing:
+        return out
+    note = not_observed_note(missing, list(bands))
+    out["reflectance"].attrs[NOT_OBSERVED_ATTR] = note
+    if "ndvi" in out and {"B04", "B08"} & set(missing):
+        out["ndvi"].attrs[NOT_OBSERVED_ATTR] = note
+    out.attrs[NOT_OBSERVED_ATTR] = note
+    out.attrs["kgvsf_not_observed_bands"] = json.dumps(missing)
+    return out
 
 
 def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],

@@ -4,6 +4,11 @@ Shared by region forecasts and embeddings: the region is covered by ``tile x til
 last row/column of windows is shifted back inside the cube, so any region size works), each
 window's context is the last ``context`` images on or before the start date with the observed
 tile-mean drivers up to ``t``, and per-tile outputs are averaged where windows overlap.
+
+The cube may lack any of the model's bands but not all of them: a band absent from the dataset
+or listed in ``attrs["kgvsf_missing_bands"]`` is left out of the pixels' validity and reaches
+the model through the batch's ``band_mask`` (False for it), so the model predicts it from the
+other bands.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import schema
-from ..cube.cube import REGION_MASK, Cube
+from ..cube.cube import REGION_MASK, Cube, observed_bands
 from ..cube.reading import reading
 from ..cube.regrid import TileDrivers
 from ..errors import KGVSFError, RegionError
@@ -121,6 +126,19 @@ class TilePlan:
     cols: slice
     windows: list[tuple[int, int]]
     mask: np.ndarray | None = None
+    band_mask: np.ndarray | None = None
+
+    @property
+    def bands_observed(self) -> np.ndarray:
+        """``(C,)`` bool over ``cfg.bands``: True for the bands the cube observed."""
+        if self.band_mask is None:
+            return np.ones(len(self.cfg.bands), dtype=bool)
+        return self.band_mask
+
+    @property
+    def missing_bands(self) -> tuple[str, ...]:
+        """The model's bands the cube never observed (predicted from the others)."""
+        return tuple(b for b, m in zip(self.cfg.bands, self.bands_observed) if not m)
 
     def window(self, r: int, c: int) -> dict[str, slice]:
         """``isel`` indexers of the tile at origin ``(r, c)``."""
@@ -149,20 +167,46 @@ class TilePlan:
                 and c < cols.stop and c + tile > cols.start]
 
 
+#: Attribute that marks outputs for bands the input cube never observed.
+NOT_OBSERVED_ATTR = "kgvsf_not_observed"
+
+
+def not_observed_note(bands: Sequence[str], all_bands: Sequence[str],
+                      what: str = "forecast") -> str:
+    """The sentence that marks outputs of bands the input cube never observed.
+
+    Examples
+    --------
+    >>> not_observed_note(["B05"], ["B04", "B05", "B08"])
+    'B05 was never observed in the input cube: its forecast is predicted from the other bands (B04, B08).'
+    """  # noqa: E501
+    others = ", ".join(b for b in all_bands if b not in bands)
+    if len(bands) == 1:
+        return (f"{bands[0]} was never observed in the input cube: its {what} is predicted "
+                f"from the other bands ({others}).")
+    return (f"{', '.join(bands)} were never observed in the input cube: their {what} is "
+            f"predicted from the other bands ({others}).")
+
+
 def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
                rows: slice | None = None, cols: slice | None = None) -> TilePlan:
     """Tiles covering the region and the context of the last image on or before ``start``.
 
     The region is ``region`` (None, a bbox or a geometry: see :func:`resolve_region`) or pixel
     slices ``rows``/``cols``; default the whole cube.
+
+    The cube may lack any of the model's bands (absent, or listed in
+    ``attrs["kgvsf_missing_bands"]``): :attr:`TilePlan.band_mask` records which it observed.
+
+    Raises
+    ------
+    KGVSFError
+        When the cube observed none of the model's bands, or has no image on or before
+        ``start``.
     """
     ds = cube.ds
-    missing = [b for b in cfg.bands if b not in ds]
-    if missing:
-        raise KGVSFError(f"the cube lacks the bands {missing} the model was trained on")
-    from ..ingest.bands import require_bands
-
-    require_bands(ds)  # bands an ingest kept as all-NaN would blank every pixel
+    have = observed_bands(ds, tuple(cfg.bands), error=KGVSFError)
+    band_mask = np.array([b in have for b in cfg.bands], dtype=bool)
     times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
     days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
     start = pd.Timestamp(start)
@@ -181,7 +225,7 @@ def plan_tiles(cube: Cube, cfg: ModelConfig, start: Any, *, region: Any = None,
     windows = [(r, c) for r in _origins(rows.start, rows.stop - rows.start, cfg.tile, ny)
                for c in _origins(cols.start, cols.stop - cols.start, cfg.tile, nx)]
     return TilePlan(cube, cfg, t, n_ctx, ctx_times, days, days.get_loc(t),
-                    days.get_loc(ctx_times[0]), rows, cols, windows, mask)
+                    days.get_loc(ctx_times[0]), rows, cols, windows, mask, band_mask)
 
 
 def context_batches(plan: TilePlan, batch_size: int, *,
@@ -192,15 +236,19 @@ def context_batches(plan: TilePlan, batch_size: int, *,
     ``windows`` defaults to all of the plan's. The context images of the windows' bounding box
     are read once (a lazy cube reads only that block; the block path of
     :mod:`~kgvsf_explore.inference.chunked` keeps it to one block). The context drivers are the
-    observed ones (a scenario changes the weather after ``t``).
+    observed ones (a scenario changes the weather after ``t``). Bands the cube never observed
+    are zero in ``images``, ignored by ``mask`` and False in the batch's ``band_mask``
+    ``(B, C)``.
     """
     cfg, ds = plan.cfg, plan.cube.ds
     windows = list(plan.windows if windows is None else windows)
-    observed = ds[list(plan.cube.driver_names)]
+    past = ds[list(plan.cube.driver_names)]
     tsel = {schema.TIME_DIM: slice(plan.n_ctx - len(plan.ctx_times), plan.n_ctx)}
     offsets = np.array([(d - plan.t).days for d in plan.ctx_times], dtype=np.int64)
     doy = np.array([d.day_of_year for d in plan.ctx_times], dtype=np.int64)
-    image_vars = list(cfg.bands) + ([schema.CLOUD_MASK] if schema.CLOUD_MASK in ds else [])
+    observed = plan.bands_observed
+    read_bands = [b for b, m in zip(cfg.bands, observed) if m]
+    image_vars = read_bands + ([schema.CLOUD_MASK] if schema.CLOUD_MASK in ds else [])
     tile = cfg.tile
     if not windows:
         return
@@ -210,13 +258,16 @@ def context_batches(plan: TilePlan, batch_size: int, *,
     with reading(f"the context images of rows {r0}..{r1}, columns {c0}..{c1}", ds):
         block = ds[image_vars].isel({**tsel, schema.Y_DIM: slice(r0, r1),
                                      schema.X_DIM: slice(c0, c1)}).compute()
-    arr = np.stack([np.asarray(block[b].values, dtype="float32") for b in cfg.bands],
-                   axis=1)  # (T, C, h, w)
-    valid = np.isfinite(arr).all(axis=1)  # NaN or Inf: not an observation
+    shape = (block.sizes[schema.TIME_DIM], r1 - r0, c1 - c0)
+    arr = np.stack([np.asarray(block[b].values, dtype="float32") if m
+                    else np.zeros(shape, dtype="float32")
+                    for b, m in zip(cfg.bands, observed)], axis=1)  # (T, C, h, w)
+    # NaN or Inf in an observed band: not an observation; a band never observed does not count
+    valid = np.isfinite(arr if observed.all() else arr[:, observed]).all(axis=1)
     if schema.CLOUD_MASK in block:
         valid &= ~np.asarray(block[schema.CLOUD_MASK].values).astype(bool)
     arr = np.where(valid[:, None], arr, np.float32(0.0))
-    table = plan.driver_table(observed, plan.first_day, plan.t_day, windows)
+    table = plan.driver_table(past, plan.first_day, plan.t_day, windows)
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, unit="batch",
                    disable=not progress):
         chunk = windows[b0:b0 + batch_size]
@@ -229,10 +280,11 @@ def context_batches(plan: TilePlan, batch_size: int, *,
             ctx_drv.append(table.mean(win[schema.Y_DIM], win[schema.X_DIM]))
         yield chunk, _context_batch(imgs, masks, offsets, doy, ctx_drv,
                                     cfg.context - len(plan.ctx_times),
-                                    plan.t_day - plan.first_day)
+                                    plan.t_day - plan.first_day, observed)
 
 
-def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index) -> dict[str, torch.Tensor]:
+def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index,
+                   band_mask) -> dict[str, torch.Tensor]:
     images = np.stack(imgs).astype("float32")
     mask = np.stack(masks)
     b = len(imgs)
@@ -253,6 +305,7 @@ def _context_batch(imgs, masks, offsets, doy, ctx_drv, pad, t_index) -> dict[str
         "doy": torch.from_numpy(np.array(dy, dtype=np.int64)),
         "drivers": torch.from_numpy(np.stack(ctx_drv)),
         "t_index": torch.full((b,), t_index, dtype=torch.int64),
+        "band_mask": torch.from_numpy(np.repeat(np.asarray(band_mask, bool)[None], b, 0)),
     }
 
 

@@ -1,41 +1,49 @@
 """Which cube bands a dataset really observed: the guard the forecaster can call.
 
-The model treats a pixel with any non-finite band as not observed
-(:mod:`kgvsf_explore.inference.tiles`), so a band missing from the whole cube blanks every pixel.
+A band is missing when it is absent from the dataset or listed in
+``attrs["kgvsf_missing_bands"]`` (the ingest's ``missing_bands='nan'`` keeps it all-NaN and
+lists it). The model accepts any subset of the bands: a missing band enters it as "not
+observed" (:mod:`kgvsf_explore.inference`, :class:`kgvsf_explore.cube.Sampler`), so only a cube
+without any band is refused.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 
 import xarray as xr
 
 from .. import schema
+from ..cube.cube import missing_bands as _missing_bands
+from ..cube.cube import observed_bands
 from ._errors import IngestError
 
 __all__ = ["missing_bands", "require_bands"]
 
 
-def missing_bands(ds: xr.Dataset) -> list[str]:
-    """Cube bands absent from ``ds`` or listed as missing by the ingest (all NaN)."""
-    listed = json.loads(ds.attrs.get("kgvsf_missing_bands", "[]") or "[]")
-    return [b for b in schema.BANDS if b not in ds.variables or b in listed]
+def missing_bands(ds: xr.Dataset, *, check_values: bool = False) -> list[str]:
+    """Cube bands absent from ``ds`` or listed as missing by the ingest (all NaN).
+
+    See :func:`kgvsf_explore.cube.cube.missing_bands`; ``check_values`` also counts bands
+    without any finite value (reads them).
+    """
+    return _missing_bands(ds, schema.BANDS, check_values=check_values)
 
 
-def require_bands(ds: xr.Dataset) -> None:
-    """Raise a clear error when ``ds`` lacks bands the shipped model needs.
+def require_bands(ds: xr.Dataset, bands: Sequence[str] = schema.BANDS) -> list[str]:
+    """The ``bands`` ``ds`` observed; raise a clear error when it observed none of them.
+
+    Missing bands are fine (the model takes any subset of its bands, masked); a cube without
+    any band has nothing to forecast from.
+
+    Returns
+    -------
+    list of str
+        The observed bands, in the order of ``bands``.
 
     Raises
     ------
     IngestError
-        Naming the missing bands and what to do.
+        When no band is observed, naming what the dataset holds and what to do.
     """
-    missing = missing_bands(ds)
-    if missing:
-        raise IngestError(
-            f"the cube has no observation of band(s) {missing}: the KG-VSF model treats a pixel "
-            "with any missing band as unobserved, so it would see no pixel at all. Re-ingest "
-            "with those bands, or let the ingest derive the red edge B05 from B04 and B08 "
-            "(missing_bands='interpolate', the default); a model adapted to fewer bands needs "
-            "a band-subset finetune (see docs/ingest.md)"
-        )
+    return observed_bands(ds, tuple(bands), error=IngestError)

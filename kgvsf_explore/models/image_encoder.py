@@ -36,6 +36,13 @@ class ImageEncoder(nn.Module):
     sees a zero it could mistake for a reflectance. Tokens get a learned 2-D position, a
     day-of-year embedding and a time-gap (delta to the reference date) embedding. Masked patches
     (for image MAE) are replaced by a learned mask token before the blocks.
+
+    A band the cube never observed (``band_mask`` False) enters as zero after normalisation
+    (the training mean, not a reflectance of 0), and every token of its images gets the
+    learned embedding :attr:`missing_band` of that band added
+    (``(~band_mask).float() @ missing_band``). ``missing_band`` starts at zero, so weights
+    trained before it existed load with it zero and give exactly their former outputs on
+    cubes with every band.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -51,6 +58,8 @@ class ImageEncoder(nn.Module):
             Block(cfg.dim, cfg.heads, cfg.dropout) for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(cfg.dim)
+        #: ``(C, dim)`` learned "band not observed" embedding (zero-initialised).
+        self.missing_band = nn.Parameter(torch.zeros(c, cfg.dim))
 
     def forward(
         self,
@@ -59,6 +68,7 @@ class ImageEncoder(nn.Module):
         doy: torch.Tensor,
         delta: torch.Tensor,
         patch_mask: torch.Tensor | None = None,
+        band_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encode images.
 
@@ -72,6 +82,9 @@ class ImageEncoder(nn.Module):
             ``(B, L)`` day of year and days relative to the reference date.
         patch_mask
             ``(B, L, N)`` bool, True for patches to hide (MAE), or None.
+        band_mask
+            ``(B, C)`` (per sample) or ``(B, L, C)`` (per image) bool, True for the bands
+            observed; None: every band observed.
 
         Returns
         -------
@@ -79,11 +92,21 @@ class ImageEncoder(nn.Module):
             ``(B, L, N, dim)`` patch tokens.
         """
         b, nd = images.shape[:2]
+        bands = None
+        if band_mask is not None:
+            bands = band_mask.bool()
+            if bands.dim() == 2:  # per sample: the same for every image
+                bands = bands.unsqueeze(1)
+            # not observed: zero after normalisation (also where the input holds NaN)
+            images = torch.where(bands[..., None, None], images, images.new_zeros(()))
         x = torch.cat([images * valid.unsqueeze(2), valid.unsqueeze(2).to(images.dtype)], dim=2)
         tokens = self.embed(patchify(x, self.cfg.patch))
         if patch_mask is not None:
             tokens = torch.where(patch_mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
         tokens = tokens + self.pos + (self.doy(doy) + self.delta(delta)).unsqueeze(2)
+        if bands is not None:
+            missing = (~bands).to(self.missing_band.dtype) @ self.missing_band  # (B, 1|L, dim)
+            tokens = tokens + missing.unsqueeze(2).to(tokens.dtype)
         t = tokens.reshape(b * nd, self.cfg.n_patches, self.cfg.dim)
         for block in self.blocks:
             t = block(t)

@@ -9,6 +9,12 @@ another objective (:mod:`kgvsf_explore.models.objectives`).
 Tensor shapes: ``B`` batch, ``L`` context dates, ``C`` bands, ``H = W = tile``, ``N`` patches,
 ``D`` days of drivers, ``V`` drivers. Inputs are in raw units (reflectance, Daymet units); the
 network normalises them with the statistics stored in its :class:`ModelConfig`.
+
+Any subset of the bands may be missing from a cube: a batch's optional ``band_mask`` ``(B, C)``
+bool (True = observed; absent or None = every band observed) hides the missing ones from the
+image encoder (zero after normalisation plus a learned "missing" embedding, see
+:class:`~kgvsf_explore.models.image_encoder.ImageEncoder`) and from every loss (left out of the
+mean). Forecasts still predict every band.
 """
 
 from __future__ import annotations
@@ -66,11 +72,33 @@ class ContextState:
                             self.objective)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over pixels where ``mask`` is True (``mask`` lacks the band axis)."""
-    m = mask.unsqueeze(-3).to(pred.dtype)
-    err = ((pred.float() - target.float()) ** 2 * m).sum()
-    return err / (m.sum() * pred.shape[-3]).clamp_min(1.0)
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+               band_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over the pixels where ``mask`` is True and the observed bands.
+
+    Parameters
+    ----------
+    pred, target
+        ``(B, ..., C, H, W)``; ``target`` may hold anything (even NaN) outside the mask.
+    mask
+        ``(B, ..., H, W)`` bool: the pixels that count (no band axis).
+    band_mask
+        ``(B, C)`` bool, False for bands the cube never observed (left out of the sum and of
+        the count); None: every band counts.
+    """
+    diff = pred.float() - target.float()
+    zero = diff.new_zeros(())
+    if band_mask is None:
+        m = mask.unsqueeze(-3).to(pred.dtype)
+        # where, not a product: a NaN outside the mask neither leaks into the loss nor into
+        # the gradient
+        err = (torch.where(m.bool(), diff, zero) ** 2).sum()
+        return err / (m.sum() * pred.shape[-3]).clamp_min(1.0)
+    bands = band_mask.bool().reshape(band_mask.shape[0], *([1] * (pred.dim() - 4)),
+                                     band_mask.shape[-1], 1, 1)
+    m = mask.bool().unsqueeze(-3) & bands  # (B, ..., C, H, W)
+    err = (torch.where(m, diff, zero) ** 2).sum()
+    return err / m.sum().to(diff.dtype).clamp_min(1.0)
 
 
 class KGVSF(nn.Module):
@@ -92,6 +120,11 @@ class KGVSF(nn.Module):
     >>> sum(p.numel() for p in model.parameters()) > 0
     True
     """
+
+    #: Parameters added after weights were first shipped, zero-initialised so that a model
+    #: without them behaves exactly as before: a checkpoint may lack exactly these keys
+    #: (:func:`~kgvsf_explore.training.checkpoint.load_checkpoint` sets them to zero).
+    ZERO_DEFAULT_KEYS: tuple[str, ...] = ("image_encoder.missing_band",)
 
     def __init__(self, cfg: ModelConfig, objective: str = "kgvsf") -> None:
         super().__init__()
@@ -131,7 +164,8 @@ class KGVSF(nn.Module):
         valid_ctx = batch["context_mask"].bool()
         valid = batch["mask"].bool() & valid_ctx[:, :, None, None]
         delta = batch["image_offsets"]
-        tokens = self.image_encoder(images, valid, batch["doy"], delta, patch_mask)
+        tokens = self.image_encoder(images, valid, batch["doy"], delta, patch_mask,
+                                    batch.get("band_mask"))
         hidden = None
         if self._uses_weather(objective):
             drivers = self.norm_drivers(batch["drivers"].float())
@@ -147,7 +181,9 @@ class KGVSF(nn.Module):
 
         ``batch`` holds ``images``, ``mask``, ``context_mask``, ``image_offsets``, ``doy``,
         ``drivers`` (days from the first context date through ``t``; anything later is ignored)
-        and ``t_index`` as produced by :func:`kgvsf_explore.cube.sampler.sample_to_tensors`.
+        and ``t_index`` as produced by :func:`kgvsf_explore.cube.sampler.sample_to_tensors`,
+        and optionally ``band_mask`` ``(B, C)`` (False for bands the cube never observed; None
+        or absent: every band observed).
         The returned state feeds :meth:`forecast` for any number of horizons and scenarios.
         """
         objective = self.objective
@@ -255,7 +291,11 @@ class KGVSF(nn.Module):
     # ---------------------------------------------------------------- losses
     def loss(self, batch: dict, objective: str | None = None, phase: int = 2,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss of ``objective`` in ``phase`` (1: reconstruct, 2: forecast)."""
+        """Training loss of ``objective`` in ``phase`` (1: reconstruct, 2: forecast).
+
+        Bands the batch's ``band_mask`` marks as not observed are left out of every image loss
+        (out of the sum and of the count), whatever their target values.
+        """
         objective = check_objective(objective or self.objective)
         if phase == 1:
             return self._reconstruction_loss(batch, objective, generator)
@@ -288,7 +328,7 @@ class KGVSF(nn.Module):
         p = self.cfg.patch
         g = self.cfg.tile // p
         hide = patch_mask.reshape(b, nd, g, g).repeat_interleave(p, 2).repeat_interleave(p, 3)
-        loss_img = masked_mse(recon, norm, valid & hide)
+        loss_img = masked_mse(recon, norm, valid & hide, batch.get("band_mask"))
         logs = {"image": float(loss_img.detach())}
         loss = loss_img
         if hidden is not None and day_mask is not None and bool(day_mask.any()):
@@ -318,7 +358,7 @@ class KGVSF(nn.Module):
                     self.weather_encoder.read(hidden, t_index + k),
                 )
             pred = self.decoder(self.forecaster(seq[:, -1], weather, k))
-        loss = masked_mse(pred, norm_target, batch["target_mask"].bool())
+        loss = masked_mse(pred, norm_target, batch["target_mask"].bool(), batch.get("band_mask"))
         return loss, {"forecast": float(loss.detach()), "loss": float(loss.detach())}
 
     def _next_token_loss(self, batch):
@@ -333,5 +373,6 @@ class KGVSF(nn.Module):
         b, nd, n, d = seq.shape
         z = self.forecaster(seq.reshape(b * nd, n, d), None, gaps.reshape(-1).clamp_min(1))
         pred = self.decoder(z).reshape(nxt_img.shape)
-        loss = masked_mse(pred, nxt_img, nxt_valid & pair[:, :, None, None])
+        loss = masked_mse(pred, nxt_img, nxt_valid & pair[:, :, None, None],
+                          batch.get("band_mask"))
         return loss, {"next": float(loss.detach()), "loss": float(loss.detach())}

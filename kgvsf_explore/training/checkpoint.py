@@ -389,11 +389,31 @@ def _read_config(folder: Path) -> tuple[ModelConfig, TrainConfig | None]:
         raise CheckpointError(f"{path}: {err}") from err
 
 
+def _zero_default_keys(model: torch.nn.Module) -> tuple[str, ...]:
+    """State keys a checkpoint may lack (the model's ``ZERO_DEFAULT_KEYS``: parameters added
+    later, zero-initialised, so that weights without them behave exactly as before)."""
+    return tuple(getattr(model, "ZERO_DEFAULT_KEYS", ()))
+
+
+def _with_zero_defaults(
+    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``tensors`` plus zeros for the model's zero-default keys they lack."""
+    import torch
+
+    out = dict(tensors)
+    state = model.state_dict()
+    for key in _zero_default_keys(model):
+        if key in state and key not in out:
+            out[key] = torch.zeros_like(state[key], device="cpu")
+    return out
+
+
 def _check_keys(
     model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path, cfg_path: Path
 ) -> None:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(tensors))
+    missing = sorted(set(expected) - set(tensors) - set(_zero_default_keys(model)))
     unexpected = sorted(set(tensors) - set(expected))
     shapes = sorted(
         f"{k}: weights {tuple(tensors[k].shape)} vs config {expected[k]}"
@@ -438,6 +458,12 @@ def load_checkpoint(
         (named), a file's sha256 differs from the manifest, the configuration does not match
         the weights (missing/unexpected keys and shape mismatches listed), or a version is
         unsupported.
+
+    Notes
+    -----
+    The weights may lack exactly the model's ``ZERO_DEFAULT_KEYS`` (parameters added later,
+    e.g. ``image_encoder.missing_band``): they are set to zero, which gives the outputs the
+    weights had before those parameters existed. Any other missing key is refused.
     """
     folder = Path(dir)
     if not folder.is_dir():
@@ -469,6 +495,7 @@ def load_checkpoint(
             "normalisation statistics"
         )
     _verify(folder, section, CONFIG_FILE)
+    tensors = _with_zero_defaults(model, tensors)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:  # pragma: no cover - _check_keys catches these first

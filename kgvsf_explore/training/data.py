@@ -210,23 +210,29 @@ def with_stats(model_cfg: ModelConfig, stats: dict[str, Any]) -> ModelConfig:
     ``stats["mean"]``/``stats["std"]``); without those dicts the tuples ``band_mean`` etc. are
     used as they are.
 
+    A band no cube observed (e.g. Landsat's missing red edge) keeps the value ``model_cfg``
+    already has (the start checkpoint's, or the configuration's typical reflectance): the model
+    never sees it as input, only its learned "missing" embedding.
+
     Raises
     ------
     ValueError
-        If a band or driver of the model has no statistics.
+        If a driver of the model, or every band, has no statistics.
     """
     if "mean" in stats and "std" in stats:
         mean, std = stats["mean"], stats["std"]
-        missing = [v for v in (*model_cfg.bands, *model_cfg.drivers) if v not in mean]
-        if missing:
+        missing = [v for v in model_cfg.drivers if v not in mean]
+        if missing or not any(b in mean for b in model_cfg.bands):
             raise ValueError(
-                f"no normalisation statistics for {missing}: the cubes lack these variables "
-                f"(statistics exist for {sorted(mean)})"
+                f"no normalisation statistics for {missing or list(model_cfg.bands)}: the "
+                f"cubes lack these variables (statistics exist for {sorted(mean)})"
             )
+        old_mean = dict(zip(model_cfg.bands, model_cfg.band_mean, strict=True))
+        old_std = dict(zip(model_cfg.bands, model_cfg.band_std, strict=True))
         return replace(
             model_cfg,
-            band_mean=tuple(float(mean[b]) for b in model_cfg.bands),
-            band_std=tuple(float(std[b]) for b in model_cfg.bands),
+            band_mean=tuple(float(mean.get(b, old_mean[b])) for b in model_cfg.bands),
+            band_std=tuple(float(std.get(b, old_std[b])) for b in model_cfg.bands),
             driver_mean=tuple(float(mean[d]) for d in model_cfg.drivers),
             driver_std=tuple(float(std[d]) for d in model_cfg.drivers),
         )
@@ -307,9 +313,13 @@ class TrainStream:
 
 
 def _check_vocabulary(cube: Cube, model_cfg: ModelConfig, i: int) -> None:
-    if tuple(cube.bands) != tuple(model_cfg.bands):
+    """The cube's bands must be among the model's (missing ones are masked), its drivers the
+    model's."""
+    extra = [b for b in cube.bands if b not in model_cfg.bands]
+    if extra:
         raise ValueError(
-            f"cube {i} has bands {cube.bands} but the model expects {model_cfg.bands}"
+            f"cube {i} has bands {extra} the model does not know (it expects a subset of "
+            f"{model_cfg.bands})"
         )
     if tuple(cube.driver_names) != tuple(model_cfg.drivers):
         raise ValueError(
@@ -373,6 +383,7 @@ def make_loaders(
         "k_min": model_cfg.k_min,
         "k_max": model_cfg.k_max,
         "n_samples": train_cfg.batch_size,
+        "bands": model_cfg.bands,  # bands the cube lacks come masked
         "truth": False,  # pretraining uses neither the cloud-free truth nor soil moisture
         "block": block or BLOCK_TILES * model_cfg.tile,  # only used by cubes left on disk
     }
