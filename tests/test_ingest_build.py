@@ -97,7 +97,8 @@ def test_landsat_cube_with_fields(tmp_path: Path, station: Path) -> None:
     cube = build_cube(folder, station, fields=tmp_path / "fields.gpkg",
                       class_map={"alfalfa": "grassland"})
     ds = cube.ds
-    assert json.loads(ds.attrs["kgvsf_bands_derived"]) == ["B05"]
+    assert json.loads(ds.attrs["kgvsf_missing_bands"]) == ["B05"]  # masked in the model
+    assert json.loads(ds.attrs["kgvsf_bands_derived"]) == []
     assert set(np.unique(ds[schema.FIELD_ID].values)) == {0, 1, 2}
     assert ds[schema.CROP_TYPE].values[2, 2] == 1 and ds[schema.CROP_TYPE].values[10, 10] == 2
     assert ds[schema.CROP_TYPE].values[15, 0] == 0

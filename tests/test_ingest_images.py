@@ -61,7 +61,10 @@ def test_landsat_subset_gets_red_edge_interpolated(tmp_path: Path) -> None:
     qa = np.full((N, N), 21824, np.uint16)
     qa[2, 2] = 21824 | 1 << 3
     write_landsat_date(tmp_path, pd.Timestamp("2022-07-01"), refl, qa, crs=CRS, transform=T)
-    ds = read_images(tmp_path)
+    kept = read_images(tmp_path)  # default: the red edge stays missing, masked in the model
+    assert json.loads(kept.attrs["kgvsf_missing_bands"]) == ["B05"]
+    assert np.isnan(kept["B05"].values).all() and np.isfinite(kept["B04"].values[0, 5, 5])
+    ds = read_images(tmp_path, missing_bands="interpolate")
     assert json.loads(ds.attrs["kgvsf_bands_derived"]) == ["B05"]
     assert "B05" not in json.loads(ds.attrs["kgvsf_bands_observed"])
     np.testing.assert_allclose(ds["B04"].values[0, 5, 5], refl["B04"][5, 5], atol=1e-4)
@@ -78,8 +81,8 @@ def test_missing_bands_error_or_nan(tmp_path: Path) -> None:
                          transform=T)
     msg = r"lack band\(s\) \['B11', 'B12'\].*missing_bands='nan'"
     with pytest.raises(IngestError, match=msg):
-        read_images(tmp_path)
-    ds = read_images(tmp_path, missing_bands="nan")  # nothing derived, all missing kept NaN
+        read_images(tmp_path, missing_bands="interpolate")
+    ds = read_images(tmp_path)  # default: nothing derived, all missing kept NaN
     assert json.loads(ds.attrs["kgvsf_missing_bands"]) == ["B05", "B11", "B12"]
     assert np.isnan(ds["B11"].values).all() and "kgvsf_missing" in ds["B12"].attrs
     assert np.isnan(ds["B05"].values).all() and np.isfinite(ds["B04"].values[0, 5, 5])

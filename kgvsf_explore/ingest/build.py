@@ -1,10 +1,23 @@
-"""Images + weather (+ fields) -> one validated cube, written atomically."""
+"""Images + weather (+ fields) -> one validated cube, written atomically.
+
+The image bands stay lazy (dask, one date by :data:`~.images.TILE` pixels a chunk) until
+:func:`ingest` writes them: dask then reads, warps and writes one chunk at a time, so memory
+does not grow with the number of dates. The store is written beside ``out`` under a hidden
+name and renamed into place once complete: a failure leaves no half-written cube.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +83,7 @@ def build_cube(
     band_order: Sequence[str] | None = None,
     units: Mapping[str, str] | None = None,
     max_gap: int = MAX_GAP_DAYS,
-    missing_bands: str = "interpolate",
+    missing_bands: str = "nan",
     class_column: str | None = None,
     class_map: Mapping[str, str | int] | None = None,
     validate: bool = True,
@@ -96,13 +109,14 @@ def build_cube(
     class_column, class_map
         See :func:`~.fields.rasterise_fields`.
     validate
-        Validate with :func:`kgvsf_explore.validate_dataset` (off only with
-        ``missing_bands='nan'`` to keep an incomplete cube).
+        Validate with :func:`kgvsf_explore.validate_dataset` (bands listed as missing pass).
 
     Returns
     -------
     kgvsf_explore.Cube
-        Validated, in memory; provenance in ``cube.ds.attrs`` (``kgvsf_*``).
+        Validated; the image bands and ``cloud_mask`` lazy (dask: files are read when they
+        are computed or written, see :func:`~.images.read_images`), weather and static
+        layers in memory; provenance in ``cube.ds.attrs`` (``kgvsf_*``).
 
     Examples
     --------
@@ -166,19 +180,129 @@ def build_cube(
     return Cube(ds, fields=gdf)
 
 
+class _Seen:
+    """Passes chunks through and notes whether any holds a finite value (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.any = False
+        self._lock = threading.Lock()
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        if not self.any and np.isfinite(block).any():
+            with self._lock:
+                self.any = True
+        return block
+
+
+@contextlib.contextmanager
+def _progress(show: bool | None) -> Iterator[None]:
+    """A dask progress bar on stderr while writing (``None``: when stderr is a terminal)."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        yield
+        return
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(out=sys.stderr):
+        yield
+
+
+def _write_zarr(cube: Any, path: Path, *, progress: bool | None) -> Path:
+    """Write ``cube`` to ``path`` through a hidden sibling, renamed in once complete.
+
+    Dask computes the lazy bands chunk by chunk into the store. A band chunk with a finite
+    value is noted on the way; with none, :class:`IngestError` is raised and nothing is left.
+    """
+    import dask.array as da
+
+    from ..cube.cube import Cube
+
+    seen = _Seen()
+    ds = cube.ds.copy()
+    token = uuid.uuid4().hex[:8]
+    for b in schema.BANDS:
+        data = ds[b].data
+        if isinstance(data, da.Array):
+            ds[b] = ds[b].copy(data=da.map_blocks(seen, data, dtype=data.dtype,
+                                                  name=f"kgvsf-seen-{b}-{token}"))
+        elif np.isfinite(np.asarray(data)).any():
+            seen.any = True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.ingest-{token}")
+    try:
+        with _progress(progress):
+            Cube(ds, fields=cube.fields).to_zarr(tmp)
+        if not seen.any:
+            raise IngestError(
+                f"the images hold no valid pixel inside the cube's area {grid_of(ds).bounds} "
+                "(every pixel is no data or cloud); check the bbox, the files' no-data values "
+                "and their cloud layers"
+            )
+        if path.exists():
+            trash = path.with_name(f".{path.name}.old-{token}")
+            os.replace(path, trash)
+            os.replace(tmp, path)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
 def ingest(out: str | Path, images: str | Path, weather: str | Path, *, overwrite: bool = False,
-           **kwargs) -> Path:
+           progress: bool | None = None, **kwargs) -> Path:
     """:func:`build_cube`, then write it atomically; returns the path to give ``open_cube``.
 
     ``out`` ending in ``.zarr`` is written as one Zarr store (field polygons, if any, beside it
     as ``<name>.fields.parquet``: ``open_cube(out, fields=...)``); any other ``out`` becomes a
     folder ``out/cube.zarr`` + ``out/fields.parquet`` that ``open_cube(out)`` reads whole.
+
+    Parameters
+    ----------
+    out
+        The store (``*.zarr``) or folder to write.
+    images, weather
+        See :func:`build_cube`.
+    overwrite
+        Replace an existing ``out``; without it an existing one raises
+        :class:`FileExistsError` before anything is read.
+    progress
+        Show a progress bar (on stderr) while the images are read and written; ``None``
+        (default): when stderr is a terminal.
+    **kwargs
+        The other arguments of :func:`build_cube`.
+
+    Notes
+    -----
+    Memory stays bounded whatever the number of dates: the image bands are computed and
+    written one chunk (one date, 512 x 512 pixels) at a time, a few chunks per thread in
+    flight (``benchmarks/bench_ingest.py``). The store is written beside ``out`` under a hidden
+    name and renamed into place when complete, so an unreadable file or an interrupted run
+    leaves no half-written cube.
+
+    Raises
+    ------
+    IngestError
+        Bad input (see :func:`build_cube`), a file that cannot be read (named), or images
+        without any valid pixel in the cube's area.
+    FileExistsError
+        ``out`` exists and ``overwrite`` is false.
     """
     out = Path(out).expanduser()
+    store = out if out.suffix == ".zarr" else out / "cube.zarr"
+    parquet = out.with_suffix(".fields.parquet") if out.suffix == ".zarr" else (
+        out / "fields.parquet")
+    existing = [p for p in (store, parquet if out.suffix != ".zarr" and kwargs.get("fields")
+                            else None) if p is not None and p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace it")
     cube = build_cube(images, weather, **kwargs)
-    if out.suffix != ".zarr":
-        return cube.save(out, overwrite=overwrite)
-    path = cube.to_zarr(out, overwrite=overwrite)
+    _write_zarr(cube, store, progress=progress)
     if cube.fields is not None:
-        cube.fields.to_parquet(path.with_suffix(".fields.parquet"))
-    return path
+        tmp = parquet.with_name(f".{parquet.name}.tmp-{uuid.uuid4().hex[:8]}")
+        cube.fields.to_parquet(tmp)
+        os.replace(tmp, parquet)
+    return store if out.suffix == ".zarr" else out

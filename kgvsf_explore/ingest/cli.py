@@ -52,11 +52,14 @@ def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--band-order", help="band names of multi-band files, e.g. B02,B03,B04")
     p.add_argument("--units", help="weather units the file does not state, e.g. tmax=K,prcp=m")
     p.add_argument("--max-gap", type=int, default=3, help="longest weather gap filled (days)")
-    p.add_argument("--missing-bands", choices=["interpolate", "nan"], default="interpolate",
-                   help="a missing red edge B05 is interpolated (default) or kept NaN")
+    p.add_argument("--missing-bands", choices=["nan", "interpolate"], default="nan",
+                   help="bands the files lack stay missing, masked in the model (default), or "
+                        "a missing red edge B05 is interpolated from B04 and B08")
     p.add_argument("--class-column", help="column of the fields with the crop class")
     p.add_argument("--class-map", help="class name -> cube class, e.g. maize=corn,beans=soybean")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (default: one when stderr is a terminal)")
     p.set_defaults(func=run_ingest)
 
 
@@ -74,11 +77,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         units={k: str(v) for k, v in parse_mapping(args.units).items()},
         max_gap=args.max_gap, missing_bands=args.missing_bands,
         class_column=args.class_column, class_map=parse_mapping(args.class_map) or None,
-        validate=args.missing_bands != "nan",
+        validate=True, progress=False if args.quiet else None,
     )
     from ..cube import open_cube
 
-    cube = open_cube(path, validate=args.missing_bands != "nan")
+    cube = open_cube(path)
     a = cube.ds.attrs
     print(f"wrote {path}: {cube.ds.sizes['time']} image dates, {cube.ds.sizes['y']} x "
           f"{cube.ds.sizes['x']} pixels, {cube.ds.sizes['day']} days of weather")
@@ -88,7 +91,8 @@ def run_ingest(args: argparse.Namespace) -> int:
                        ("kgvsf_weather_filled_days", "weather days filled")):
         val = json.loads(a.get(key, "[]"))
         if val:
-            print(f"  {label}: {val}")
+            print(f"  {label}: {val}" + ("; the model takes them as not observed"
+                                          if key == "kgvsf_missing_bands" else ""))
     return 0
 
 

@@ -11,7 +11,7 @@ from pyproj import CRS, Transformer
 
 from ._errors import IngestError
 
-__all__ = ["Grid", "Footprint", "utm_for", "target_grid"]
+__all__ = ["Grid", "Footprint", "utm_for", "target_grid", "bounds_in", "tile_edges"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,18 @@ class Grid:
         t = self.transform
         return (t.c, t.f + self.height * t.e, t.c + self.width * t.a, t.f)
 
+    def window(self, rows: tuple[int, int], cols: tuple[int, int]) -> Grid:
+        """The sub-grid of pixel rows ``rows[0]:rows[1]`` and columns ``cols[0]:cols[1]``.
+
+        Same CRS and pixel size; its transform is this grid's shifted to the window's corner,
+        so its pixels are exactly those of the window.
+        """
+        (r0, r1), (c0, c1) = rows, cols
+        if not (0 <= r0 < r1 <= self.height and 0 <= c0 < c1 <= self.width):
+            raise ValueError(f"window rows {rows}, cols {cols} outside a "
+                             f"{self.height} x {self.width} grid")
+        return Grid(self.crs, self.transform @ Affine.translation(c0, r0), r1 - r0, c1 - c0)
+
     def centre_lonlat(self) -> tuple[float, float]:
         """Longitude and latitude of the grid centre."""
         xmin, ymin, xmax, ymax = self.bounds
@@ -69,12 +81,29 @@ def utm_for(lon: float, lat: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
-def _bounds_in(fp: Footprint, crs: CRS) -> tuple[float, float, float, float]:
+def tile_edges(size: int, tile: int) -> list[tuple[int, int]]:
+    """``[(0, tile), (tile, 2 * tile), ..., (k * tile, size)]``: ``size`` pixels cut in tiles.
+
+    Examples
+    --------
+    >>> tile_edges(1100, 512)
+    [(0, 512), (512, 1024), (1024, 1100)]
+    """
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1 pixel, got {tile}")
+    return [(a, min(a + tile, size)) for a in range(0, size, tile)]
+
+
+def bounds_in(fp: Footprint, crs: CRS) -> tuple[float, float, float, float]:
+    """The footprint's bounds ``(xmin, ymin, xmax, ymax)`` in ``crs`` (densified edges)."""
     if fp.crs == crs:
         return fp.bounds
     from rasterio.warp import transform_bounds
 
     return tuple(transform_bounds(fp.crs, crs, *fp.bounds, densify_pts=21))  # type: ignore
+
+
+_bounds_in = bounds_in
 
 
 def _res_in(fp: Footprint, crs: CRS) -> float:

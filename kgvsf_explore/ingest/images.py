@@ -3,24 +3,36 @@
 Each file is one date: single-band files name their band (``..._B04.tif``, ``..._SR_B4.TIF``,
 ``..._SCL_20m.tif``, ``..._QA_PIXEL.TIF``); multi-band files name theirs in the GDAL band
 descriptions (``B04``, ``red``, ``SR_B4``, ``SCL``...) or by ``band_order=``. Files of the same
-date are merged (several tiles: the first valid value wins). Every layer is warped onto one
+date are merged (several tiles: the first valid value wins; each tile's SCL/QA_PIXEL
+masks the pixels it covers). Every layer is warped onto one
 :class:`~kgvsf_explore.ingest.grid.Grid` (bilinear for reflectance, nearest for masks).
+
+Reading is lazy: :func:`read_images` opens only the files' headers (names, dates, CRS,
+footprints, scaling), so every error about the folder is raised at once, and returns
+dask-backed variables. Pixels are read when the dataset is computed or written (``kgvsf
+ingest`` writes chunk by chunk), one task per (variable, date, spatial tile) that reads only
+the part of its files under its tile, so a large archive is ingested in bounded memory.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from affine import Affine
 
 from .. import schema
 from ._errors import IngestError
-from .grid import Footprint, Grid, target_grid
+from .grid import Footprint, Grid, bounds_in, target_grid, tile_edges
 from .masks import masks_from
 from .names import (
     MASK_NAMES,
@@ -32,9 +44,20 @@ from .names import (
 )
 from .scaling import reflectance_scaling, to_reflectance
 
-__all__ = ["ImageFile", "scan_images", "read_images", "crs_variable", "IMAGE_SUFFIXES"]
+__all__ = ["ImageFile", "scan_images", "read_images", "crs_variable", "IMAGE_SUFFIXES", "TILE"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
+
+#: Edge, in pixels, of the spatial chunks of the lazy bands (and of the zarr chunks that
+#: ``kgvsf ingest`` writes): one date by ``TILE`` x ``TILE`` pixels. A task reads only the
+#: window of each file under its tile, so its memory does not grow with the image (a
+#: Sentinel-2 tile of 10980 x 10980 pixels is 484 tasks of 1 MiB per layer and date, not one
+#: of 460 MiB), and the cube's readers (validation samples, training blocks) read a tile
+#: without reading the whole date.
+TILE = 512
+
+#: Value of a mask layer where the file has no data (its footprint ends): SCL 0, QA_PIXEL fill.
+_MASK_FILL = {"scl": 0, "qa_pixel": 1}
 
 #: Bands the ingest can derive when the sensor lacks them: the red edge B05 (705 nm) by linear
 #: interpolation in wavelength between red B04 (665 nm) and NIR B08 (842 nm).
@@ -63,11 +86,38 @@ def _layer_of(token: str, sensor: str | None) -> str | None:
     return cube_band(token, sensor)
 
 
-def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None) -> ImageFile:
-    import rasterio
+def _read_error(path: Path, exc: BaseException) -> IngestError:
+    """The error of a file GDAL cannot open or read, naming it and what to do."""
+    texts, e = [], exc
+    while e is not None and len(texts) < 4:  # GDAL's own words are in the chained errors
+        text = " ".join(str(e).split())
+        if text and "previous exception" not in text and text not in texts:
+            texts.append(text)
+        e = e.__cause__ or e.__context__
+    why = "; ".join(reversed(texts)) or type(exc).__name__
+    return IngestError(
+        f"cannot read {path.name} ({why}); the file is damaged, truncated or not a raster: "
+        f"download it again, or move it out of {path.parent}"
+    )
 
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """``rasterio.open(path)``; a file GDAL cannot open raises :class:`IngestError`."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        src = rasterio.open(path)
+    except RasterioError as exc:
+        raise _read_error(path, exc) from None
+    with src:
+        yield src
+
+
+def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None) -> ImageFile:
     name = path.name
-    with rasterio.open(path) as src:
+    with _opened(path) as src:
         tags = src.tags()
         date = date_from_name(name) or date_from_tags(tags)
         if date is None:
@@ -114,10 +164,23 @@ def scan_images(
 ) -> list[ImageFile]:
     """List the image files of ``folder`` with their dates and layers (reads headers only).
 
+    Parameters
+    ----------
+    folder
+        Searched recursively for ``.tif``, ``.tiff``, ``.jp2`` and ``.vrt`` files.
+    sensor, band_order
+        See :func:`read_images`.
+
+    Returns
+    -------
+    list of ImageFile
+        The files that hold a cube band or a cloud layer, sorted by path.
+
     Raises
     ------
     IngestError
-        The folder is missing or empty, a file has no date, or its bands cannot be named.
+        The folder is missing or empty, a file cannot be opened or has no date, or its bands
+        cannot be named.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -138,46 +201,250 @@ def scan_images(
     return used
 
 
-def _footprint(path: Path) -> Footprint:
-    import rasterio
+
+@dataclass(frozen=True)
+class _Layer:
+    """One layer of one file to warp onto the grid: reflectance (scaled) or a cloud layer."""
+
+    path: Path
+    index: int  # 1-based band of the file
+    kind: str  # 'refl', 'scl' or 'qa_pixel'
+    scale: float = 1.0
+    offset: float = 0.0
+    #: footprint in the grid's CRS, padded by a few pixels (tiles outside it are not read)
+    bounds: tuple[float, float, float, float] = (-math.inf, -math.inf, math.inf, math.inf)
+    same_crs: bool | None = None  # in the grid's CRS (None: find out when reading)
+
+    def covers(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether the (padded) footprint meets ``box`` ``(xmin, ymin, xmax, ymax)``."""
+        b = self.bounds
+        return box[0] < b[2] and box[2] > b[0] and box[1] < b[3] and box[3] > b[1]
+
+
+@dataclass
+class _Header:
+    """What :func:`read_images` needs from a file's header: footprint and band scaling."""
+
+    footprint: Footprint
+    size: tuple[int, int]  # (height, width) in pixels
+    scaling: dict[str, tuple[float, float, str]]  # cube band -> (scale, offset, why)
+
+
+def _header(f: ImageFile, scale: float | None, offset: float | None) -> _Header:
     from pyproj import CRS
 
-    with rasterio.open(path) as src:
+    with _opened(f.path) as src:
         if src.crs is None:
             raise IngestError(
-                f"{path.name} has no CRS; write one (e.g. gdal_edit.py -a_srs EPSG:32615) "
+                f"{f.path.name} has no CRS; write one (e.g. gdal_edit.py -a_srs EPSG:32615) "
                 "before ingesting"
             )
-        return Footprint(path.name, CRS.from_user_input(src.crs.to_wkt()), tuple(src.bounds),
-                         float(abs(src.transform.a)), src.transform)
+        fp = Footprint(f.path.name, CRS.from_user_input(src.crs.to_wkt()), tuple(src.bounds),
+                       float(abs(src.transform.a)), src.transform)
+        scaling = {}
+        for layer, idx in f.layers.items():
+            if layer in _MASK_FILL:
+                continue
+            fs, fo = f.scale_offset or (src.scales[idx - 1], src.offsets[idx - 1])
+            sc, off, why = reflectance_scaling(
+                sensor=f.sensor, name=f.path.name, tags={**src.tags(), **f.tags},
+                date=f.date, dtype=np.dtype(src.dtypes[idx - 1]), file_scale=fs,
+                file_offset=fo, scale=scale, offset=offset)
+            if f.scale_offset is not None and scale is None and offset is None:
+                why = "STAC raster:bands"
+            scaling[layer] = (sc, off, why)
+        return _Header(fp, (src.height, src.width), scaling)
 
 
-def _warp(path: Path, index: int, grid: Grid, *, mask: bool, **scaling) -> np.ndarray:
+def _padded_bounds(head: _Header, grid: Grid) -> tuple[float, float, float, float]:
+    """A file's footprint in the grid's CRS, grown by a few source and grid pixels."""
+    b = bounds_in(head.footprint, grid.crs)
+    src_res = max((b[2] - b[0]) / head.size[1], (b[3] - b[1]) / head.size[0])
+    pad = 4 * max(src_res, grid.res)
+    return (b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad)
+
+
+def _same_crs(src: Any, grid: Grid) -> bool:
+    """Whether the file is in the grid's CRS (the same CRS, however its WKT is written)."""
+    from pyproj import CRS
+
+    return src.crs is not None and CRS.from_user_input(src.crs.to_wkt()) == grid.crs
+
+
+def _source_window(src: Any, grid: Grid, wkt: str, same_crs: bool) -> Any:
+    """The window of ``src`` whose pixels the warp onto ``grid`` reads; None when outside.
+
+    The window covers the grid's bounds (in the file's CRS) plus a margin of ``2 + r`` source
+    pixels, ``r`` the number of source pixels per grid pixel (the reach of bilinear
+    resampling when it shrinks the image), clipped to the file. ``wkt`` is the grid's CRS,
+    ``same_crs`` whether the file is in it.
+    """
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window
+
+    t = src.transform
+    full = Window(0, 0, src.width, src.height)
+    if t.b != 0 or t.d != 0 or t.e >= 0:  # not north-up: read it whole
+        return full
+    b = grid.bounds
+    if not same_crs:
+        b = transform_bounds(wkt, src.crs, *b, densify_pts=21)
+    if not all(math.isfinite(v) for v in b):
+        return full
+    ratio = max((b[2] - b[0]) / grid.width / abs(t.a), (b[3] - b[1]) / grid.height / abs(t.e),
+                1.0)
+    pad = math.ceil(ratio) + 2
+    c0 = max(math.floor((b[0] - t.c) / t.a) - pad, 0)
+    r0 = max(math.floor((b[3] - t.f) / t.e) - pad, 0)
+    c1 = min(math.ceil((b[2] - t.c) / t.a) + pad, src.width)
+    r1 = min(math.ceil((b[1] - t.f) / t.e) + pad, src.height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _aligned(src: Any, grid: Grid, same_crs: bool) -> tuple[int, int, int] | None:
+    """``(k, row, col)`` when each pixel of the file is ``k`` x ``k`` grid pixels exactly (same
+    CRS, pixel corners on the grid's): the grid's first pixel is then pixel ``(row, col)`` of
+    the file repeated ``k`` times along each axis. None otherwise."""
+    t, res = src.transform, grid.res
+    if not same_crs or t.b != 0 or t.d != 0 or abs(t.a + t.e) > 1e-9 * abs(t.a):
+        return None
+    k = t.a / res
+    if round(k) < 1 or abs(k - round(k)) > 1e-9 * k:
+        return None
+    col, row = (grid.transform.c - t.c) / res, (t.f - grid.transform.f) / res
+    if abs(col - round(col)) >= 1e-6 or abs(row - round(row)) >= 1e-6:
+        return None
+    return round(k), round(row), round(col)
+
+
+def _warp(path: Path, index: int, grid: Grid, *, mask: bool, same_crs: bool | None = None,
+          **scaling) -> np.ndarray:
+    """Band ``index`` of ``path`` on ``grid``: 0-1 reflectance (float32, NaN = no data) or,
+    with ``mask``, the raw SCL/QA_PIXEL codes (``scaling['kind']``; fill where no data).
+
+    Only the part of the file under ``grid`` is read: its pixels as they are when the file is
+    on the grid's pixels (a mask's repeated when its pixels are whole multiples of the grid's,
+    as nearest resampling gives), else a window (:func:`_source_window`) warped onto the grid
+    (bilinear for reflectance, nearest for masks). ``same_crs``: whether the file is in the
+    grid's CRS (None: find out).
+    """
     import rasterio
     from rasterio.warp import Resampling, reproject
+    from rasterio.windows import Window
 
+    wkt = grid.crs.to_wkt()
     with rasterio.open(path) as src:
-        raw = src.read(index)
-        if mask:
-            fill = 1 if scaling.get("kind") == "qa_pixel" else 0
-            src_nd = src.nodata if src.nodata is not None else fill
-            out = np.full((grid.height, grid.width), fill, dtype=raw.dtype)
-            reproject(raw, out, src_transform=src.transform, src_crs=src.crs,
-                      src_nodata=src_nd, dst_transform=grid.transform, dst_crs=grid.crs.to_wkt(),
-                      dst_nodata=fill, resampling=Resampling.nearest)
+        fill = _MASK_FILL.get(scaling.get("kind", "scl"), 0) if mask else np.nan
+        src_nd = (src.nodata if src.nodata is not None else fill) if mask else np.nan
+        out = np.full((grid.height, grid.width), fill,
+                      dtype=src.dtypes[index - 1] if mask else np.float32)
+        if same_crs is None:
+            same_crs = _same_crs(src, grid)
+        al = _aligned(src, grid, same_crs)
+        if al is not None and (al[0] == 1 or mask):
+            # on the grid's pixels: copy them (or, for a mask, repeat them: the nearest pixel)
+            (k, row, col), (h, w) = al, out.shape
+            r0, r1 = max(row, 0), min(row + h, src.height * k)  # in grid pixels
+            c0, c1 = max(col, 0), min(col + w, src.width * k)
+            if r1 > r0 and c1 > c0:
+                sr, sc = r0 // k, c0 // k  # first file pixel read
+                raw = src.read(index, window=Window(sc, sr, -(-c1 // k) - sc, -(-r1 // k) - sr))
+                vals = (np.where(raw == src_nd, fill, raw) if mask else
+                        to_reflectance(raw, scaling["scale"], scaling["offset"], src.nodata))
+                if k > 1:
+                    vals = np.repeat(np.repeat(vals, k, axis=0), k, axis=1)
+                out[r0 - row:r1 - row, c0 - col:c1 - col] = vals[r0 - sr * k:r1 - sr * k,
+                                                                 c0 - sc * k:c1 - sc * k]
             return out
-        data = to_reflectance(raw, scaling["scale"], scaling["offset"], src.nodata)
-        out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-        # on the target grid already (same CRS, pixel size and pixel corners): copy pixels
-        t = src.transform
-        same = (src.crs is not None and src.crs.to_wkt() == grid.crs.to_wkt()
-                and abs(t.a - grid.res) < 1e-9 * grid.res and abs(-t.e - grid.res) < 1e-9 * grid.res
-                and abs(((t.c - grid.transform.c) / grid.res + 0.5) % 1 - 0.5) < 1e-6
-                and abs(((t.f - grid.transform.f) / grid.res + 0.5) % 1 - 0.5) < 1e-6)
-        reproject(data, out, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
-                  dst_transform=grid.transform, dst_crs=grid.crs.to_wkt(), dst_nodata=np.nan,
-                  resampling=Resampling.nearest if same else Resampling.bilinear)
+        win = _source_window(src, grid, wkt, same_crs)
+        if win is None:
+            return out
+        raw = src.read(index, window=win)
+        if not mask:
+            raw = to_reflectance(raw, scaling["scale"], scaling["offset"], src.nodata)
+        src_transform = src.transform @ Affine.translation(win.col_off, win.row_off)
+        reproject(raw, out, src_transform=src_transform, src_crs=src.crs,
+                  src_nodata=src_nd, dst_transform=grid.transform, dst_crs=wkt,
+                  dst_nodata=fill,
+                  resampling=Resampling.nearest if mask else Resampling.bilinear)
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# the tasks of the lazy graph (module functions: they run in dask's workers)
+
+
+def _read_tile(layer: _Layer, grid: Grid) -> np.ndarray:
+    """One layer of one file on one tile; a file GDAL cannot read raises :class:`IngestError`."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    try:
+        return _warp(layer.path, layer.index, grid, mask=layer.kind != "refl", kind=layer.kind,
+                     same_crs=layer.same_crs, scale=layer.scale, offset=layer.offset)
+    except (RasterioError, CPLE_BaseError, OSError) as exc:
+        raise _read_error(layer.path, exc) from None
+
+
+def _merged(layers: Sequence[_Layer], grid: Grid) -> np.ndarray:
+    """The files of one band and date on one tile, merged in file order: the first valid
+    value wins (tiles of a date side by side or overlapping)."""
+    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
+    for lay in layers:
+        out = np.where(np.isnan(out), _read_tile(lay, grid), out)
+    return out
+
+
+def _masks(layers: Sequence[_Layer] | None, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(cloud, hide)`` of one date and tile from its SCL / QA_PIXEL layers (None: none).
+
+    A pixel is cloudy when a layer that has data there says so, no data when one of them says
+    so or none has data there; a layer's fill value (outside its footprint: another tile
+    of the date) says nothing. With one layer that is its masks, as they are.
+    """
+    if layers is None:
+        return None
+    shape = (grid.height, grid.width)
+    cloud = np.zeros(shape, dtype=bool)
+    nodata = np.zeros(shape, dtype=bool)
+    seen = np.zeros(shape, dtype=bool)
+    for lay in layers:
+        arr = _read_tile(lay, grid)
+        c, nd = masks_from(lay.kind, arr)
+        here = arr != _MASK_FILL[lay.kind]
+        cloud |= c & here
+        nodata |= nd & ~c & here
+        seen |= here
+    nodata |= ~seen
+    return cloud, cloud | nodata
+
+
+def _hidden(values: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``values`` with NaN where cloudy or no data, as a ``(1, h, w)`` float32 chunk."""
+    if masks is not None:
+        values = np.where(masks[1], np.nan, values)
+    return values.astype(np.float32, copy=False)[None]
+
+
+def _band_chunk(grid: Grid, layers: Sequence[_Layer], masks: Sequence[_Layer] | None
+                ) -> np.ndarray:
+    """One ``(1, h, w)`` chunk of a band: its files of the date on the tile, scaled, merged
+    and hidden where the date's cloud layers say so."""
+    return _hidden(_merged(layers, grid), _masks(masks, grid))
+
+
+def _derived_chunk(grid: Grid, lo: Sequence[_Layer], hi: Sequence[_Layer],
+                   masks: Sequence[_Layer] | None, w: float) -> np.ndarray:
+    """One chunk of a band interpolated in wavelength: ``(1 - w) * lo + w * hi``, hidden."""
+    return _hidden((1 - w) * _merged(lo, grid) + w * _merged(hi, grid), _masks(masks, grid))
+
+
+def _cloud_chunk(grid: Grid, masks: Sequence[_Layer] | None) -> np.ndarray:
+    """One ``(1, h, w)`` chunk of ``cloud_mask`` (all false for a date without cloud layer)."""
+    m = _masks(masks, grid)
+    return (m[0] if m is not None else np.zeros((grid.height, grid.width), bool))[None]
 
 
 def crs_variable(grid: Grid) -> xr.DataArray:
@@ -200,9 +467,27 @@ def read_images(
     band_order: Sequence[str] | None = None,
     scale: float | None = None,
     offset: float | None = None,
-    missing_bands: str = "interpolate",
+    missing_bands: str = "nan",
+    tile: int = TILE,
 ) -> xr.Dataset:
-    """Read a folder of images into ``(time, y, x)`` bands, ``cloud_mask`` and ``spatial_ref``.
+    """Images into lazy ``(time, y, x)`` bands, ``cloud_mask`` and ``spatial_ref``.
+
+    Only the files' headers are read here: every error about the files (no date, empty folder,
+    unreadable header, no CRS, images that do not overlap, mixed CRSs without ``crs``, missing
+    bands, no file in the cube's area) is raised at once. The variables are dask arrays
+    chunked one date by ``tile`` x ``tile`` pixels (see :data:`TILE` for why); each chunk is
+    one task that opens the files of its variable and date (and the date's cloud layers),
+    reads only the window under its tile, warps it onto the tile, scales, merges and masks
+    it. Tasks share nothing, so memory is a few chunks per thread in whatever order dask
+    computes them.
+
+    The numbers are those of warping each whole file onto the whole grid (the eager reading
+    of earlier versions), bit for bit, when a file is on the grid's pixels (copied), a cloud
+    layer's pixels are whole multiples of them (the 20 m SCL), reflectance is enlarged in the
+    same CRS (the 20 m bands on a 10 m grid, bilinear) or the grid is one tile. Where a
+    tiled grid shrinks the images, or is in another CRS, GDAL fits its resampling kernel and
+    its 1/8-pixel approximation of the reprojection to each tile: values then differ from
+    one whole-grid warp by about 1e-5 (shrinking) or 1e-3 reflectance (reprojecting).
 
     Parameters
     ----------
@@ -218,96 +503,126 @@ def read_images(
     scale, offset
         Override the reflectance scaling of :mod:`~kgvsf_explore.ingest.scaling`.
     missing_bands
-        ``'interpolate'`` (default): a missing red edge ``B05`` is interpolated in wavelength
-        between ``B04`` and ``B08`` and flagged; any other missing band is an error.
-        ``'nan'``: missing bands are stored all-NaN and listed in ``attrs['kgvsf_missing_bands']``
-        (such a cube does not pass validation and the shipped model sees no valid pixel in it).
+        ``'nan'`` (default): bands the files lack are stored all-NaN and listed in
+        ``attrs['kgvsf_missing_bands']``; the cube validates and the model takes them as not
+        observed (masked, with a learned "missing" embedding). ``'interpolate'``: a missing red
+        edge ``B05`` is interpolated in wavelength between ``B04`` and ``B08`` and flagged as
+        derived; any other missing band is then an error.
+    tile
+        Edge of the spatial chunks in pixels (default :data:`TILE`, 512): one task's memory is
+        a few arrays of ``tile`` x ``tile`` float32 per file layer, whatever the image size.
 
     Returns
     -------
     xarray.Dataset
-        Bands float32 0-1 with NaN where cloudy or no data, ``cloud_mask`` bool, provenance in
-        ``attrs`` (``kgvsf_sources``, ``kgvsf_scaling``, ``kgvsf_missing_bands``...).
+        Dask-backed bands float32 0-1 with NaN where cloudy or no data, ``cloud_mask`` bool,
+        provenance in ``attrs`` (``kgvsf_sources``, ``kgvsf_scaling``,
+        ``kgvsf_missing_bands``...). Nothing is read until ``.compute()``, ``.values`` or
+        a write; a file that turns out unreadable then raises :class:`IngestError` naming it.
+
+    Raises
+    ------
+    IngestError
+        The files cannot make a cube (see above), or no file covers the cube's area.
     """
+    import dask.array as da
+    from dask.base import tokenize
+
     files = scan_images(source, sensor=sensor, band_order=band_order) if not isinstance(
         source, list) else source
-    grid = target_grid([_footprint(f.path) for f in files], crs=crs, resolution=resolution,
+    heads = [_header(f, scale, offset) for f in files]
+    grid = target_grid([h.footprint for h in heads], crs=crs, resolution=resolution,
                        bbox=bbox, bbox_crs=bbox_crs)
     dates = sorted({f.date for f in files})
-    shape = (len(dates), grid.height, grid.width)
-    bands: dict[str, np.ndarray] = {}
-    cloud = np.zeros(shape, dtype=bool)
-    nodata = np.zeros(shape, dtype=bool)
-    has_mask = np.zeros(len(dates), dtype=bool)
+    nt = len(dates)
+    shape = (nt, grid.height, grid.width)
+    rows, cols = tile_edges(grid.height, tile), tile_edges(grid.width, tile)
+    chunks = ((1,) * nt, tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
+    # the layers to read, per date, in file order (the merge order)
+    band_layers: dict[str, list[list[_Layer]]] = {}
+    mask_layers: list[list[_Layer]] = [[] for _ in dates]
     scalings: dict[str, set[str]] = {}
-    for f in files:
+    for f, head in zip(files, heads, strict=True):
         t = dates.index(f.date)
+        box = _padded_bounds(head, grid)
+        same = head.footprint.crs == grid.crs
         for layer, idx in f.layers.items():
-            if layer in ("scl", "qa_pixel"):
-                c, nd = masks_from(layer, _warp(f.path, idx, grid, mask=True, kind=layer))
-                cloud[t] |= c
-                nodata[t] |= nd & ~c
-                has_mask[t] = True
+            if layer in _MASK_FILL:
+                mask_layers[t].append(_Layer(f.path, idx, layer, bounds=box, same_crs=same))
                 continue
-            import rasterio
-
-            with rasterio.open(f.path) as src:
-                fs, fo = f.scale_offset or (src.scales[idx - 1], src.offsets[idx - 1])
-                sc, off, why = reflectance_scaling(
-                    sensor=f.sensor, name=f.path.name, tags={**src.tags(), **f.tags},
-                    date=f.date, dtype=np.dtype(src.dtypes[idx - 1]), file_scale=fs,
-                    file_offset=fo, scale=scale, offset=offset)
-                if f.scale_offset is not None and scale is None and offset is None:
-                    why = "STAC raster:bands"
+            sc, off, why = head.scaling[layer]
             scalings.setdefault(f"x{sc:g} {off:+g} ({why})", set()).add(layer)
-            arr = _warp(f.path, idx, grid, mask=False, scale=sc, offset=off)
-            cur = bands.setdefault(layer, np.full(shape, np.nan, dtype=np.float32))
-            cur[t] = np.where(np.isnan(cur[t]), arr, cur[t])
-    if not any(np.isfinite(b).any() for b in bands.values()):
+            per_date = band_layers.setdefault(layer, [[] for _ in dates])
+            per_date[t].append(_Layer(f.path, idx, "refl", sc, off, box, same))
+    if not any(lay.covers(grid.bounds) for per_date in band_layers.values()
+               for layers in per_date for lay in layers):
         raise IngestError(
             f"the images hold no valid pixel inside the cube's area {grid.bounds}; check the bbox "
             "and the files' no-data values"
         )
     attrs: dict[str, str] = {}
-    found = [b for b in schema.BANDS if b in bands]
-    missing = [b for b in schema.BANDS if b not in bands]
-    derived = []
+    found = [b for b in schema.BANDS if b in band_layers]
+    missing = [b for b in schema.BANDS if b not in band_layers]
+    derived: dict[str, tuple[str, str, float]] = {}
     if missing and missing_bands == "interpolate":
         for b in list(missing):
             lo, hi = DERIVABLE.get(b, (None, None))
-            if lo in bands and hi in bands:
+            if lo in band_layers and hi in band_layers:
                 wl = schema.BAND_WAVELENGTH_NM
-                w = (wl[b] - wl[lo]) / (wl[hi] - wl[lo])
-                bands[b] = (1 - w) * bands[lo] + w * bands[hi]
-                derived.append(b)
+                derived[b] = (lo, hi, (wl[b] - wl[lo]) / (wl[hi] - wl[lo]))
                 missing.remove(b)
         if missing:
             raise IngestError(
-                f"the images lack band(s) {missing} (found {found}); the KG-VSF model needs "
-                f"every cube band {list(schema.BANDS)}. Add the files of those bands, or pass "
-                "missing_bands='nan' (kgvsf ingest --missing-bands nan) to store them empty and "
-                "adapt a model to the bands you have (see docs/ingest.md)"
+                f"the images lack band(s) {missing} (found {found}), which cannot be "
+                "interpolated. Add the files of those bands, or pass missing_bands='nan' (the "
+                "default; kgvsf ingest --missing-bands nan) to keep them missing: the model "
+                "takes any subset of its bands, masked (see docs/ingest.md)"
             )
-    elif missing and missing_bands == "nan":
-        for b in missing:
-            bands[b] = np.full(shape, np.nan, dtype=np.float32)
-    elif missing:
+    elif missing and missing_bands != "nan":
         raise IngestError(f"missing_bands must be 'interpolate' or 'nan', got {missing_bands!r}")
-    hide = cloud | nodata
+
+    # the graph: one task per chunk (variable, date, tile) that reads what it needs, and
+    # nothing shared between chunks, so that memory is a few chunks per thread whatever order
+    # dask writes them in (it writes variable by variable: a shared cloud layer would be kept
+    # for every date until the last variable is written)
+    tok = tokenize([(str(f.path), *_stat(f.path)) for f in files], band_layers, mask_layers,
+                   grid.crs.to_wkt(), tuple(grid.transform), shape, tile, sorted(derived))
+    names = {v: f"{v}-kgvsf-ingest-{tok}" for v in (*found, *derived, schema.CLOUD_MASK)}
+    dsks: dict[str, dict[tuple, Any]] = {v: {} for v in names}
+    for t in range(nt):
+        for iy, rr in enumerate(rows):
+            for ix, cc in enumerate(cols):
+                sub = grid.window(rr, cc)
+                box = sub.bounds
+                masks = (tuple(lay for lay in mask_layers[t] if lay.covers(box))
+                         if mask_layers[t] else None)
+                here = {b: tuple(lay for lay in band_layers[b][t] if lay.covers(box))
+                        for b in found}
+                dsks[schema.CLOUD_MASK][(names[schema.CLOUD_MASK], t, iy, ix)] = (
+                    partial(_cloud_chunk, sub, masks),)
+                for b in found:
+                    dsks[b][(names[b], t, iy, ix)] = (partial(_band_chunk, sub, here[b], masks),)
+                for b, (lo, hi, w) in derived.items():
+                    dsks[b][(names[b], t, iy, ix)] = (
+                        partial(_derived_chunk, sub, here[lo], here[hi], masks, w),)
+
     time = pd.DatetimeIndex(dates)
     coords = {schema.TIME_DIM: time, schema.Y_DIM: grid.y, schema.X_DIM: grid.x}
     dims = (schema.TIME_DIM, schema.Y_DIM, schema.X_DIM)
     ds = xr.Dataset(coords=coords)
     for b in schema.BANDS:
-        v = np.where(hide, np.nan, bands[b]).astype(np.float32)
         a = {"long_name": f"surface reflectance {b}", "units": "1",
              "grid_mapping": schema.GRID_MAPPING}
+        if b in names:
+            v = da.Array(dsks[b], names[b], chunks, dtype=np.float32)
+        else:
+            v = da.full(shape, np.nan, dtype=np.float32, chunks=chunks)
+            a["kgvsf_missing"] = "the images have no such band; all NaN"
         if b in derived:
             a["kgvsf_derived"] = ("interpolated in wavelength between B04 and B08: the sensor "
                                   "has no red-edge band")
-        if b in missing:
-            a["kgvsf_missing"] = "the images have no such band; all NaN"
         ds[b] = xr.DataArray(v, dims=dims, attrs=a)
+    cloud = da.Array(dsks[schema.CLOUD_MASK], names[schema.CLOUD_MASK], chunks, dtype=bool)
     ds[schema.CLOUD_MASK] = xr.DataArray(cloud, dims=dims, attrs={
         "long_name": "cloud or cloud shadow hides the surface",
         "grid_mapping": schema.GRID_MAPPING})
@@ -318,9 +633,15 @@ def read_images(
     attrs["kgvsf_sensors"] = json.dumps(sorted({f.sensor or "unknown" for f in files}))
     attrs["kgvsf_scaling"] = json.dumps({k: sorted(v) for k, v in scalings.items()})
     attrs["kgvsf_bands_observed"] = json.dumps(found)
-    attrs["kgvsf_bands_derived"] = json.dumps(derived)
+    attrs["kgvsf_bands_derived"] = json.dumps(list(derived))
     attrs["kgvsf_missing_bands"] = json.dumps(missing if missing_bands == "nan" else [])
-    no_mask = [str(d.date()) for d, m in zip(dates, has_mask) if not m]
+    no_mask = [str(d.date()) for d, m in zip(dates, mask_layers, strict=True) if not m]
     attrs["kgvsf_dates_without_cloud_layer"] = json.dumps(no_mask)
     ds.attrs.update(attrs)
     return ds
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    """``(size, mtime_ns)`` of a file: a changed file gets new task names."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
