@@ -1,6 +1,6 @@
 """Real data in: a user's Sentinel-2/Landsat images, weather and field polygons -> a cube.
 
-The one-call entry points are :func:`build_cube` (in memory) and :func:`ingest` (written as
+The one-call entry points are :func:`build_cube` (lazy, dask-backed) and :func:`ingest` (written as
 zarr), also ``kgvsf ingest`` on the command line; each step is usable alone:
 
 * :func:`read_images` - a folder of GeoTIFFs into bands and ``cloud_mask`` (:mod:`.names`,
