@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -28,4 +29,21 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
+
+
+def replace_dir(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Move the finished folder ``tmp`` to ``path``, replacing an existing ``path``.
+
+    The old folder is renamed aside first and deleted only after ``tmp`` took its place, so at
+    every moment ``path`` is either the old complete folder or the new one.
+    """
+    tmp, path = Path(tmp), Path(path)
+    if path.exists():
+        trash = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, trash)
+        os.replace(tmp, path)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
     return path

@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import schema
+from .._atomic import replace_dir
 from ..errors import CubeValidationError, RegionError
 from ._util import crop_met_grid, geotransform_res, get_crs, index_range, spacing
 from .regrid import drivers_on_pixels
@@ -864,13 +865,7 @@ class Cube:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
                 self._for_writing().to_zarr(tmp, mode="w-", consolidated=True)
-            if path.exists():
-                trash = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(path, trash)
-                os.replace(tmp, path)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            replace_dir(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import schema
+from .._atomic import replace_dir
 from ._errors import IngestError
 from .fields import rasterise_fields
 from .grid import Grid
@@ -239,13 +240,7 @@ def _write_zarr(cube: Any, path: Path, *, progress: bool | None) -> Path:
                 "(every pixel is no data or cloud); check the bbox, the files' no-data values "
                 "and their cloud layers"
             )
-        if path.exists():
-            trash = path.with_name(f".{path.name}.old-{token}")
-            os.replace(path, trash)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
