@@ -340,3 +340,29 @@ def test_cli_has_serve() -> None:
 
     args = build_parser().parse_args(["serve", "--port", "0", "--no-show"])
     assert args.port == 0 and args.no_show and args.cube is None
+
+
+def test_closed_tab_noise_is_dropped_other_asyncio_errors_kept() -> None:
+    import logging
+    import sys
+
+    from tornado.websocket import WebSocketClosedError
+
+    from kgvsf_explore.app.serve import ClosedTabFilter, quiet_closed_tabs
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1,
+                                 "Task exception was never retrieved", None, info)
+
+    f = ClosedTabFilter()
+    assert not f.filter(record(WebSocketClosedError()))
+    assert f.filter(record(ValueError("a real bug")))
+    assert f.filter(logging.LogRecord("asyncio", logging.WARNING, __file__, 1, "no exc", None,
+                                      None))
+    quiet_closed_tabs()
+    quiet_closed_tabs()
+    assert sum(isinstance(x, ClosedTabFilter) for x in logging.getLogger("asyncio").filters) == 1

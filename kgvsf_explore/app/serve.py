@@ -9,6 +9,7 @@ parameters, encoded contexts and results. Callbacks run on a small thread pool
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -18,6 +19,35 @@ from typing import Any
 SERVER_THREADS = 4
 
 _shared: dict[tuple, tuple[Any, Any]] = {}
+
+
+class ClosedTabFilter(logging.Filter):
+    """Drop asyncio's report of a write to a browser tab that has just closed.
+
+    When a tab closes while the server is sending it an update, tornado's ``write_message``
+    task fails with ``WebSocketClosedError`` and nobody awaits it, so asyncio logs "Task
+    exception was never retrieved" with two tracebacks. The message is harmless (tornado's
+    maintainers say so: tornadoweb/tornado#2568, holoviz/panel#3341) but reads like a crash in
+    the terminal of ``kgvsf serve``. Every other asyncio error still gets through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        try:
+            from tornado.iostream import StreamClosedError
+            from tornado.websocket import WebSocketClosedError
+        except ImportError:  # pragma: no cover - tornado comes with bokeh
+            return True
+        return not isinstance(exc, (WebSocketClosedError, StreamClosedError))
+
+
+def quiet_closed_tabs() -> None:
+    """Install :class:`ClosedTabFilter` on the ``asyncio`` logger (once)."""
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, ClosedTabFilter) for f in log.filters):
+        log.addFilter(ClosedTabFilter())
 _shared_lock = threading.Lock()
 
 
@@ -93,6 +123,7 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
 
         torch.set_num_threads(torch_threads)
     shared_inputs(cube, weights)  # load once, before the first browser arrives
+    quiet_closed_tabs()
     pn.config.nthreads = SERVER_THREADS
     # an empty pane (the truth before it is asked for) is all-NaN on purpose
     warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
@@ -104,7 +135,10 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
 
 
 if __name__.startswith("bokeh"):  # `panel serve kgvsf_explore/app/serve.py` runs this file
+    from kgvsf_explore.app.serve import quiet_closed_tabs as _quiet
     from kgvsf_explore.app.serve import session_app as _session_app  # the package, not a script
+
+    _quiet()
 
     _session_app(os.environ.get("KGVSF_CUBE"), os.environ.get("KGVSF_WEIGHTS")).servable(
         title="KG-VSF explorer")
