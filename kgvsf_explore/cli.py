@@ -298,15 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate_weights)
 
     p = sub.add_parser("evaluate", help="the downstream-task table: every pretraining objective "
-                                        "on five tasks, and the counterfactual check")
+                                        "on six tasks, and the counterfactual check")
     p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"])
     where = p.add_mutually_exclusive_group()
     where.add_argument("--seed", type=int, help="evaluation sample world (default 42)")
     where.add_argument("--cube", help="evaluation cube (a simulated world with *_true bands)")
     p.add_argument("--seeds", default="0,1,2", help="finetuning seeds (mean and spread)")
     p.add_argument("--objectives", help="encoders, e.g. kgvsf,sm-mr,random (default: all)")
-    p.add_argument("--tasks", help="crop_type,sm_estimation,sm_forecast,missing_image,"
-                                   "future_image (default: all)")
+    p.add_argument("--tasks", help="crop_type,sm_estimation,sm_forecast,"
+                                   "sm_forecast_from_state,missing_image,future_image "
+                                   "(default: all)")
     p.add_argument("--budgets", help="shares of the labels for the frozen protocol "
                                      "(default: tiny 1.0; small 0.01,0.1,1.0)")
     p.add_argument("--finetune-budgets", default="1.0",

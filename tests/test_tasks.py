@@ -82,6 +82,36 @@ def test_driver_features_past_and_future_windows():
     assert float(full[0, -1]) == pytest.approx(4 / 60)
 
 
+def test_forecast_from_state_skill_against_persistence():
+    from kgvsf_explore.tasks.data import TaskData
+
+    g = torch.Generator().manual_seed(0)
+    sm_t = 0.2 + 0.1 * torch.rand(2, 4, 4, generator=g)
+    sm_tk = sm_t - 0.05
+    data = TaskData(batch={"k": torch.tensor([5, 40])}, crop=torch.zeros(2, 4, 4),
+                    part_pixels=torch.ones(2, 4, 4, dtype=torch.bool), sm_t=sm_t, sm_tk=sm_tk,
+                    truth_tk=torch.zeros(2, 7, 4, 4))
+    task = TASKS["sm_forecast_from_state"]
+    mask = data.part_pixels
+    assert task.metrics(sm_t[:, None], data, mask)["skill"] == pytest.approx(0.0)  # persistence
+    assert task.metrics(sm_tk[:, None], data, mask)["skill"] == pytest.approx(1.0)
+    half = task.metrics((sm_t - 0.025)[:, None], data, mask)
+    assert half["skill"] == pytest.approx(0.75)  # half the error: a quarter of its square
+    assert set(half) >= {"r2", "rmse", "r2_h15", "r2_h45"}
+    assert torch.equal(task.pixel_inputs(data), sm_t[:, None])
+    assert TASKS["sm_forecast"].pixel_inputs(data) is None  # the state only where it is known
+    # the head learns the change from the state; a zero change is persistence
+    assert torch.allclose(task.target(data), torch.full((2, 1, 4, 4), -0.05))
+    assert torch.equal(task.prediction(torch.zeros(2, 1, 4, 4), data), sm_t[:, None])
+
+
+def test_tasks_that_share_samples_draw_the_same_ones():
+    a, b = TASKS["sm_forecast"], TASKS["sm_forecast_from_state"]
+    assert (a.samples, a.months, a.gap) == (b.samples, b.months, b.gap)
+    others = [t.samples for n, t in TASKS.items() if n != "sm_forecast_from_state"]
+    assert len(set(others)) == len(others)
+
+
 # ------------------------------------------------------------------------------------------
 # the split and one cell per task on a tiny world
 
@@ -139,6 +169,11 @@ def test_every_task_runs_both_protocols(world, model, name):
     if name == "future_image":
         pred = native_forecast(model, test)
         assert pred.shape == test.truth_tk.shape
+    extra = 1 if task.state else 0  # the known state is one more input channel
+    plain = frozen_inputs(model, TASKS["sm_forecast"], train, test) if task.state else inputs
+    assert inputs.train.shape[1] == plain.train.shape[1] + extra
+    if task.state:  # right before the 16 driver features
+        assert torch.equal(inputs.test[:, -17], test.sm_t)
 
 
 @pytest.mark.parametrize("objective,reads_weather", [("kgvsf", True), ("sm-mr", False),

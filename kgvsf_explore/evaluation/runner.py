@@ -187,11 +187,15 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     split = make_split(cube)
     model_cfg, _ = eval_train_config(cfg.preset, "kgvsf")
     _log(f"evaluation world ready ({time.perf_counter() - t0:.0f} s); {split.describe()}")
-    data = {}
-    for i, name in enumerate(cfg.tasks):
+    data, drawn = {}, {}
+    for name in cfg.tasks:
         task = TASKS[name]
-        data[name] = (task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + i),
-                      task.draw(cube, split, "test", model_cfg, n_test, 2000 + i))
+        key = (task.samples, task.months, task.gap)  # tasks that share samples draw once
+        if key not in drawn:
+            drawn[key] = (
+                task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + task.samples),
+                task.draw(cube, split, "test", model_cfg, n_test, 2000 + task.samples))
+        data[name] = drawn[key]
     _log(f"task samples drawn ({time.perf_counter() - t0:.0f} s)")
     cases = None
     worlds = None

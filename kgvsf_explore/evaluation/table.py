@@ -28,6 +28,8 @@ _NOT_METRICS = {"encoder", "pretrain_seed", "task", "protocol", "budget", "seed"
 CLAIM: tuple[tuple[str, str | None, str, bool | str], ...] = (
     ("sm_forecast", None, "r2", True),
     ("sm_forecast", None, "rmse", False),
+    ("sm_forecast_from_state", None, "r2", True),
+    ("sm_forecast_from_state", None, "skill", True),
     ("future_image", None, "mse", False),
     ("future_image", None, "sharpness", "one"),
     ("future_image", "native", "mse", False),
@@ -42,7 +44,7 @@ CLAIM: tuple[tuple[str, str | None, str, bool | str], ...] = (
 RIVALS = ("sm-mr", "mm-mr", "next-token")
 
 #: Order of the metrics in the tables.
-_ORDER = ("macro_f1", "r2", "rmse", "mse", "sharpness", "correlation", "same_sign")
+_ORDER = ("macro_f1", "r2", "skill", "rmse", "mse", "sharpness", "correlation", "same_sign")
 
 
 def aggregate(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -18,16 +18,18 @@ from .future_image import FutureImage, sharpness_ratio
 from .missing_image import MissingImage
 from .protocol import ProtocolConfig, budget_mask
 from .soil_moisture import SoilMoisture, r2_rmse
-from .soil_moisture_forecast import SoilMoistureForecast
+from .soil_moisture_forecast import SoilMoistureForecast, SoilMoistureForecastFromState
 from .split import FieldYearSplit, make_split
 
 #: The tasks by name, in table order.
 TASKS: dict[str, Task] = {t.name: t for t in (CropType(), SoilMoisture(), SoilMoistureForecast(),
+                                                SoilMoistureForecastFromState(),
                                                 MissingImage(), FutureImage())}
 
 __all__ = [
     "HORIZON_BINS", "PROTOCOLS", "TASKS", "CropType", "FieldYearSplit", "FrozenInputs",
     "FutureImage", "MissingImage", "ProtocolConfig", "SoilMoisture", "SoilMoistureForecast",
+    "SoilMoistureForecastFromState",
     "Task", "TaskData", "budget_mask", "confusion", "draw", "driver_features", "f1_scores",
     "frozen_inputs", "make_split", "r2_rmse", "run_cell", "sharpness_ratio",
 ]

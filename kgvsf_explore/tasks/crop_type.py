@@ -47,6 +47,7 @@ class CropType(Task):
     """Crop type of every pixel from embeddings of a date ``t`` in June-September."""
 
     name: str = "crop_type"
+    samples: int = 0
     out_dim: int = len(schema.CROP_CLASSES)
     months: tuple[int, int] | None = (6, 9)
     primary: tuple[str, bool] = ("macro_f1", True)

@@ -37,7 +37,7 @@ def _inputs(model: nn.Module, task: Task, data: TaskData) -> torch.Tensor:
     emb = embeddings(model, data.batch)
     fut = embeddings(model, data.batch, forecast=True) if task.future else None
     return head_inputs(emb, data.batch["context_mask"], data.gap, data.features(task.future),
-                       fut)
+                       fut, task.pixel_inputs(data))
 
 
 def frozen_inputs(model: nn.Module, task: Task, train: TaskData, test: TaskData) -> FrozenInputs:
@@ -90,7 +90,7 @@ def run_cell(task: Task, model: nn.Module, train: TaskData, test: TaskData, *, p
     else:
         enc, head = finetune(task, model, train, inputs.train, target, mask, seed, cfg)
         x_test = _inputs(enc, task, test)
-    pred = predict(head, x_test)
+    pred = task.prediction(predict(head, x_test), test)
     out = task.metrics(pred, test, test.part_pixels)
     out["labelled_pixels"] = int(mask.sum())
     return out

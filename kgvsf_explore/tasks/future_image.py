@@ -40,6 +40,7 @@ class FutureImage(Task):
     ``(t, t + k]``."""
 
     name: str = "future_image"
+    samples: int = 4
     out_dim: int = len(schema.BANDS)
     future: bool = True
     primary: tuple[str, bool] = ("mse", False)

@@ -18,6 +18,7 @@ class MissingImage(Task):
     """Reflectance of the hidden date ``context - 2`` (one later date remains in the context)."""
 
     name: str = "missing_image"
+    samples: int = 3
     out_dim: int = len(schema.BANDS)
     gap: bool = True
     primary: tuple[str, bool] = ("mse", False)

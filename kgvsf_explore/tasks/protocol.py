@@ -102,12 +102,15 @@ def forecast_embedding(model: nn.Module, batch: dict) -> torch.Tensor:
 
 
 def head_inputs(emb: torch.Tensor, context_mask: torch.Tensor, gap: int | None,
-                drivers: torch.Tensor, forecast: torch.Tensor | None = None) -> torch.Tensor:
+                drivers: torch.Tensor, forecast: torch.Tensor | None = None,
+                pixels: torch.Tensor | None = None) -> torch.Tensor:
     """Per-pixel head inputs ``(B, D, H, W)`` from embeddings ``(B, L, F, H, W)``.
 
     Channels: the last date's embedding, the mean over valid context dates, the hidden date's
     embedding (when ``gap`` is set), the forecast embedding at ``t + k`` (forecasting tasks,
-    :func:`forecast_embedding`), then the driver features ``(B, Fd)`` broadcast.
+    :func:`forecast_embedding`), the task's own per-pixel inputs ``pixels`` ``(B, C, H, W)``
+    (:meth:`~kgvsf_explore.tasks.base.Task.pixel_inputs`, e.g. a known soil moisture state),
+    then the driver features ``(B, Fd)`` broadcast.
     """
     w = context_mask.float()[:, :, None, None, None]
     parts = [emb[:, -1], (emb * w).sum(1) / w.sum(1).clamp_min(1)]
@@ -115,6 +118,8 @@ def head_inputs(emb: torch.Tensor, context_mask: torch.Tensor, gap: int | None,
         parts.append(emb[:, gap])
     if forecast is not None:
         parts.append(forecast)
+    if pixels is not None:
+        parts.append(pixels.to(emb.dtype))
     h, wd = emb.shape[-2:]
     parts.append(drivers[:, :, None, None].expand(-1, -1, h, wd))
     return torch.cat(parts, 1)
@@ -264,6 +269,7 @@ def finetune(task: Task, model: nn.Module, train: TaskData, x_train: torch.Tenso
     usable = torch.nonzero(mask.flatten(1).any(1)).squeeze(1)
     rng = np.random.default_rng(seed)
     drivers = train.features(task.future)
+    extra = task.pixel_inputs(train)
     for _ in range(cfg.ft_steps):
         pick = usable[torch.from_numpy(rng.choice(usable.numel(), min(cfg.ft_batch,
                                                                       usable.numel()),
@@ -271,7 +277,8 @@ def finetune(task: Task, model: nn.Module, train: TaskData, x_train: torch.Tenso
         sub = subset(train, pick)
         emb = enc.embed(sub.batch)
         fut = forecast_embedding(enc, sub.batch) if task.future else None
-        x = head_inputs(emb, sub.batch["context_mask"], train.gap, drivers[pick], fut)
+        x = head_inputs(emb, sub.batch["context_mask"], train.gap, drivers[pick], fut,
+                        None if extra is None else extra[pick])
         m = mask[pick]
         loss = _head_loss(task, head, _pixels(head.raw(x), m), _target_rows(task, target[pick], m))
         opt.zero_grad()

@@ -35,6 +35,7 @@ class SoilMoisture(Task):
     """Root-zone soil moisture (m3/m3) on day ``t``, the last context date."""
 
     name: str = "sm_estimation"
+    samples: int = 1
     primary: tuple[str, bool] = ("r2", True)
 
     def target(self, data: TaskData) -> torch.Tensor:
