@@ -13,6 +13,11 @@ tell where the task's difficulty lies:
 - the evaluation's head (same MLP, steps and seeds) on the driver summaries alone, on the
   drivers plus the true state on day ``t``, and on the drivers plus the static pattern.
 
+With ``--encoders kgvsf,sm-mr`` (read from the evaluation's pretraining cache, ``--cache``) it
+also fits the evaluation's ``sm_forecast`` head on each encoder's inputs with and without the
+network's forecast embedding at ``t + k`` and the driver summaries, to show which inputs carry
+the skill and which make the head overfit.
+
 On world 42 (``small``) the static pattern alone explains R^2 0.82 of the target and the
 drivers alone overfit (R^2 below 0): ``sm_forecast`` scores soil mapping from imagery as much as
 forecasting, which is why ``sm_forecast_from_state`` exists (``docs/evaluation.md``).
@@ -31,7 +36,13 @@ from kgvsf_explore.cube.cube import Cube
 from kgvsf_explore.evaluation.pretrained import TRAIN_WORLDS, eval_train_config
 from kgvsf_explore.evaluation.runner import SIZES
 from kgvsf_explore.tasks import TASKS, make_split, r2_rmse
-from kgvsf_explore.tasks.protocol import budget_mask, fit_frozen, predict
+from kgvsf_explore.tasks.protocol import (
+    budget_mask,
+    embeddings,
+    fit_frozen,
+    head_inputs,
+    predict,
+)
 from kgvsf_explore.world import make_world
 
 
@@ -46,6 +57,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42, help="evaluation world")
     p.add_argument("--preset", default="small", choices=["tiny", "small"])
     p.add_argument("--seeds", default="0,1,2", help="head seeds")
+    p.add_argument("--encoders", default="", help="e.g. kgvsf,sm-mr: heads on their inputs")
+    p.add_argument("--cache", default="build/evaluate/cache", help="pretraining cache")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -104,6 +117,23 @@ def main() -> None:
          maps(f_te, test.sm_t))
     head("head: driver summaries + static pattern", maps(f_tr, pattern_tr),
          maps(f_te, pattern_te))
+    for enc in filter(None, args.encoders.split(",")):
+        from kgvsf_explore.evaluation.pretrained import load_or_pretrain
+
+        model = load_or_pretrain(args.cache, args.preset, enc)
+        parts = [(d, embeddings(model, d.batch), embeddings(model, d.batch, forecast=True))
+                 for d in (train, test)]
+        for forecast in (True, False):
+            for drivers in (True, False):
+                x = []
+                for d, e, f in parts:
+                    feats = d.features(True)
+                    full = head_inputs(e, d.batch["context_mask"], None, feats,
+                                       f if forecast else None)
+                    x.append(full if drivers else full[:, :-feats.shape[1]])
+                label = (f"head: {enc} embeddings" + (" + forecast emb." if forecast else "")
+                         + (" + drivers" if drivers else ""))
+                head(label, *x)
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.json:
         with open(args.json, "w") as fh:

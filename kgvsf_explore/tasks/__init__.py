@@ -1,4 +1,5 @@
-"""The five downstream tasks of the evaluation table, their split, protocols and label budget.
+"""The downstream tasks of the evaluation table (the paper's five, soil moisture forecasting scored
+twice), their split, protocols and label budget.
 
 >>> from kgvsf_explore.tasks import TASKS, make_split, run_cell          # doctest: +SKIP
 >>> split = make_split(cube)                                             # doctest: +SKIP
