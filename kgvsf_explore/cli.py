@@ -315,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", default="frozen,finetune")
     p.add_argument("--out", help="output folder (default build/evaluate/PRESET)")
     p.add_argument("--cache", default="build/evaluate/cache", help="pretraining cache")
-    p.add_argument("--pretrain-seed", type=int, default=0, help="seed of the pretraining runs")
+    p.add_argument("--pretrain-seeds", "--pretrain-seed", dest="pretrain_seeds", default="0",
+                   help="seeds of the pretraining runs, e.g. 0,1: the first runs the whole "
+                        "grid, the others the main protocol, the native rows and the check")
     p.add_argument("--what-if", action="store_true",
                    help="also run the counterfactual check (held-out fields, three scenarios)")
     p.set_defaults(func=_evaluate)
@@ -346,7 +348,7 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         ("--objectives", args.objectives, None), ("--tasks", args.tasks, None),
         ("--budgets", args.budgets, None), ("--finetune-budgets", args.finetune_budgets, "1.0"),
         ("--protocols", args.protocols, "frozen,finetune"), ("--out", args.out, None),
-        ("--pretrain-seed", args.pretrain_seed, 0),
+        ("--pretrain-seeds", args.pretrain_seeds, "0"),
     ):
         if value is not None and value != default:
             parts.append(f"{flag} {value}")
@@ -368,7 +370,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         encoders=names(args.objectives), budgets=tuple(float(b) for b in names(args.budgets)),
         finetune_budgets=tuple(float(b) for b in names(args.finetune_budgets)),
         protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
-        cache=args.cache, what_if=args.what_if, pretrain_seed=args.pretrain_seed,
+        cache=args.cache, what_if=args.what_if,
+        pretrain_seeds=tuple(_ints(args.pretrain_seeds)),
         extra={"command": _evaluate_command(args)},
     )
     if args.tasks:

@@ -54,6 +54,9 @@ def test_config_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown"):
         EvalConfig(encoders=("kgvsf", "bert"))
     assert EvalConfig(preset="small").budgets == (0.01, 0.1, 1.0)
+    with pytest.raises(ValueError, match="distinct"):
+        EvalConfig(pretrain_seeds=(1, 1))
+    assert EvalConfig(pretrain_seeds=(3, 0)).pretrain_seed == 3
 
 
 def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
@@ -94,6 +97,17 @@ def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
         if r["task"] == "sm_forecast" and r["encoder"] == "kgvsf":
             assert json.dumps(r, sort_keys=True) == json.dumps(first[cell_key(r)],
                                                                sort_keys=True)
+    # a second pretraining seed adds the main protocol, the native rows and the check only
+    assert main(argv + ["--pretrain-seeds", "0,1"]) == 0
+    more = [r for r in load_cells(out / "cells.jsonl") if r["pretrain_seed"] == 1]
+    assert {(r["protocol"], r["budget"]) for r in more} == {("frozen", 1.0), ("native", 1.0),
+                                                            ("head", 1.0)}
+    assert len([r for r in more if r["protocol"] == "frozen"]) == 2 * 2 * 2
+    assert (cache / "tiny" / "kgvsf-p1" / "model.safetensors").is_file()
+    table = pd.read_csv(out / "results.csv").set_index(["task", "metric", "protocol", "encoder"])
+    assert table.loc[("sm_forecast", "r2", "frozen", "kgvsf"), "n"] == 4  # 2 runs x 2 seeds
+    assert table.loc[("sm_forecast", "r2", "finetune", "kgvsf"), "n"] == 2  # seed 0 only
+    assert "Pretraining seeds 0,1" in (out / "results.md").read_text()
 
 
 def test_evaluation_world_must_not_be_a_training_world(tmp_path):

@@ -60,8 +60,10 @@ class EvalConfig:
         Output folder and pretraining cache.
     what_if
         Run the counterfactual check.
-    pretrain_seed
-        Seed of the pretraining runs.
+    pretrain_seeds
+        Seeds of the pretraining runs. The first runs the whole grid; every further one runs
+        the main protocol (frozen, 100 % of the labels), the native forecasts and the check,
+        so that the claim's spreads cover pretraining as well as finetuning.
     """
 
     preset: str = "tiny"
@@ -76,7 +78,7 @@ class EvalConfig:
     out: str = "build/evaluate/tiny"
     cache: str = "build/evaluate/cache"
     what_if: bool = True
-    pretrain_seed: int = 0
+    pretrain_seeds: tuple[int, ...] = (0,)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +96,15 @@ class EvalConfig:
             raise ValueError(f"unknown preset {self.preset!r}; choose from {sorted(SIZES)}")
         if len(self.seeds) < 1:
             raise ValueError("give at least one seed (the table reports mean and spread of 3+)")
+        self.pretrain_seeds = tuple(int(s) for s in self.pretrain_seeds)
+        if not self.pretrain_seeds or len(set(self.pretrain_seeds)) != len(self.pretrain_seeds):
+            raise ValueError(f"pretrain_seeds must be distinct and at least one, got "
+                             f"{self.pretrain_seeds}")
+
+    @property
+    def pretrain_seed(self) -> int:
+        """The first pretraining seed (the one that runs the whole grid)."""
+        return self.pretrain_seeds[0]
 
 
 def cell_key(row: dict[str, Any]) -> str:
@@ -150,7 +161,7 @@ def evaluation_cube(cfg: EvalConfig):
     return Cube(make_world(seed=seed, size=size)[0].load())
 
 
-def _order(cfg: EvalConfig):
+def _order(cfg: EvalConfig, pretrain_seed: int):
     """Encoders in the order to evaluate them, chosen as we go: already pretrained ones first,
     then ones nobody is pretraining, then ones another process is pretraining (waited for)."""
     from .pretrained import _finished, run_dir
@@ -158,7 +169,7 @@ def _order(cfg: EvalConfig):
     left = list(cfg.encoders)
     while left:
         def rank(e: str) -> int:
-            folder = run_dir(cfg.cache, cfg.preset, e, cfg.pretrain_seed)
+            folder = run_dir(cfg.cache, cfg.preset, e, pretrain_seed)
             if e == "random" or _finished(folder):
                 return 0
             return 2 if folder.with_name(folder.name + ".lock").exists() else 1
@@ -169,11 +180,8 @@ def _order(cfg: EvalConfig):
 
 def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     """Run (or continue) the evaluation and write the table; returns the output folder."""
-    from ..tasks import FutureImage, frozen_inputs, make_split, run_cell
-    from ..tasks.future_image import native_forecast
-    from ..tasks.protocol import budget_mask, fit_frozen
-    from . import counterfactual_check as cc
-    from .pretrained import eval_train_config, load_or_pretrain, training_worlds
+    from ..tasks import make_split
+    from .pretrained import _finished, eval_train_config, load_or_pretrain, run_dir, training_worlds
     from .table import write_table
 
     out = Path(cfg.out)
@@ -199,85 +207,102 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     _log(f"task samples drawn ({time.perf_counter() - t0:.0f} s)")
     cases = None
     worlds = None
-    from .pretrained import _finished, run_dir
-
-    for enc in _order(cfg):
-        base = {"encoder": enc, "pretrain_seed": cfg.pretrain_seed}
-        grid = [(name, p, b, s) for name in cfg.tasks for p in cfg.protocols
-                for b in (cfg.budgets if p == "frozen" else cfg.finetune_budgets)
-                for s in cfg.seeds]
-        todo = [g for g in grid if cell_key({**base, "task": g[0], "protocol": g[1],
-                                             "budget": g[2], "seed": g[3]}) not in done]
-        if "future_image" in cfg.tasks and cell_key(
-                {**base, "task": "future_image", "protocol": "native", "budget": 1.0,
-                 "seed": 0}) not in done:
-            todo.append(("future_image", "native", 1.0, 0))
-        cf_todo = cfg.what_if and any(
-            cell_key({**base, "task": "counterfactual", "protocol": m, "budget": 1.0,
-                      "seed": s}) not in done for m in ("head", "native") for s in cfg.seeds)
-        if not todo and not cf_todo:
-            continue
-        ts = time.perf_counter()
-        if worlds is None:
-            if enc == "random" or not _finished(run_dir(cfg.cache, cfg.preset, enc,
-                                                        cfg.pretrain_seed)):
-                worlds = training_worlds(cfg.preset)
-        model = load_or_pretrain(cfg.cache, cfg.preset, enc, cfg.pretrain_seed, worlds=worlds,
-                                 progress=progress)
-        _log(f"{enc}: encoder ready ({time.perf_counter() - ts:.0f} s)")
-        for name in cfg.tasks:
-            task = TASKS[name]
-            mine = [g for g in todo if g[0] == name and g[1] != "native"]
-            native_todo = any(g[0] == name and g[1] == "native" for g in todo)
-            if not mine and not native_todo and not (cf_todo and isinstance(task, FutureImage)):
+    for ps in cfg.pretrain_seeds:
+        main_only = ps != cfg.pretrain_seeds[0]  # further seeds: the main protocol only
+        for enc in _order(cfg, ps):
+            base = {"encoder": enc, "pretrain_seed": ps}
+            if main_only:
+                grid = [(name, "frozen", 1.0, s) for name in cfg.tasks for s in cfg.seeds]
+            else:
+                grid = [(name, p, b, s) for name in cfg.tasks for p in cfg.protocols
+                        for b in (cfg.budgets if p == "frozen" else cfg.finetune_budgets)
+                        for s in cfg.seeds]
+            todo = [g for g in grid if cell_key({**base, "task": g[0], "protocol": g[1],
+                                                 "budget": g[2], "seed": g[3]}) not in done]
+            if "future_image" in cfg.tasks and cell_key(
+                    {**base, "task": "future_image", "protocol": "native", "budget": 1.0,
+                     "seed": 0}) not in done:
+                todo.append(("future_image", "native", 1.0, 0))
+            cf_todo = cfg.what_if and any(
+                cell_key({**base, "task": "counterfactual", "protocol": m, "budget": 1.0,
+                          "seed": s}) not in done for m in ("head", "native") for s in cfg.seeds)
+            if not todo and not cf_todo:
                 continue
-            train, test = data[name]
-            tt = time.perf_counter()
-            inputs = frozen_inputs(model, task, train, test)
-            for _, protocol, budget, seed in mine:
-                tc = time.perf_counter()
-                metrics = run_cell(task, model, train, test, protocol=protocol, budget=budget,
-                                   seed=seed, cfg=proto, inputs=inputs)
-                row = {**base, "task": name, "protocol": protocol, "budget": budget,
-                       "seed": seed, "seconds": round(time.perf_counter() - tc, 2), **metrics}
-                _append(cells_path, row)
-                done.add(cell_key(row))
-            _log(f"{enc}: {name} {len(mine)} cells ({time.perf_counter() - tt:.0f} s)")
-            native_key = {**base, "task": name, "protocol": "native", "budget": 1.0, "seed": 0}
-            if native_todo:
-                pred = native_forecast(model, test)
-                row = {**native_key, **task.metrics(pred, test, test.part_pixels)}
-                _append(cells_path, row)
-                done.add(cell_key(row))
-            if cf_todo and isinstance(task, FutureImage):
-                if cases is None:
-                    tc = time.perf_counter()
-                    cases = cc.prepare_cases(cube, split)
-                    _log(f"counterfactual worlds simulated ({time.perf_counter() - tc:.0f} s)")
-                tc = time.perf_counter()
-                native = {c.name: cc.native_change(model, cube, c) for c in cases}
-                for seed in cfg.seeds:
-                    head = fit_frozen(task, inputs.train, task.target(train),
-                                      budget_mask(train.part_pixels, 1.0, seed), seed, proto)
-                    for method in ("head", "native"):
-                        per = []
-                        for c in cases:
-                            change = (cc.head_change(model, head, cube, c) if method == "head"
-                                      else native[c.name])
-                            per.append({"scenario": c.name, "k": c.k,
-                                        **cc.change_metrics(change, c.true_change, c.pixels)})
-                        means = {m: float(np.nanmean([p[m] for p in per]))
-                                 for m in ("correlation", "rmse", "same_sign")}
-                        row = {**base, "task": "counterfactual", "protocol": method,
-                               "budget": 1.0, "seed": seed, **means, "scenarios": per}
-                        if cell_key(row) in done:
-                            continue
-                        _append(cells_path, row)
-                        done.add(cell_key(row))
-                _log(f"{enc}: counterfactual check ({time.perf_counter() - tc:.0f} s)")
-        del model
-        write_table(load_cells(cells_path), out, cfg, with_plot=False)
+            if worlds is None and (enc == "random" or not _finished(
+                    run_dir(cfg.cache, cfg.preset, enc, ps))):
+                worlds = training_worlds(cfg.preset)
+            ts = time.perf_counter()
+            model = load_or_pretrain(cfg.cache, cfg.preset, enc, ps, worlds=worlds,
+                                     progress=progress)
+            label = enc if ps == cfg.pretrain_seeds[0] else f"{enc} (pretraining seed {ps})"
+            _log(f"{label}: encoder ready ({time.perf_counter() - ts:.0f} s)")
+            cases = _encoder_cells(cfg, model, base, todo, cf_todo, data, cube, split, proto,
+                                   cells_path, done, cases, label)
+            del model
+            write_table(load_cells(cells_path), out, cfg, with_plot=False)
     cfg.extra["seconds"] = time.perf_counter() - t0
     write_table(load_cells(cells_path), out, cfg)
     _log(f"done in {time.perf_counter() - t0:.0f} s -> {out}")
     return out
+
+
+def _encoder_cells(cfg: EvalConfig, model, base: dict, todo: list, cf_todo: bool, data: dict,
+                   cube, split, proto, cells_path: Path, done: set, cases, label: str):
+    """Run one encoder's cells (``todo``) and, if ``cf_todo``, its counterfactual check;
+    append each finished cell to ``cells_path``. Returns the check's cases (simulated once)."""
+    from ..tasks import FutureImage, frozen_inputs, run_cell
+    from ..tasks.future_image import native_forecast
+    from ..tasks.protocol import budget_mask, fit_frozen
+    from . import counterfactual_check as cc
+
+    for name in cfg.tasks:
+        task = TASKS[name]
+        mine = [g for g in todo if g[0] == name and g[1] != "native"]
+        native_todo = any(g[0] == name and g[1] == "native" for g in todo)
+        if not mine and not native_todo and not (cf_todo and isinstance(task, FutureImage)):
+            continue
+        train, test = data[name]
+        tt = time.perf_counter()
+        inputs = frozen_inputs(model, task, train, test)
+        for _, protocol, budget, seed in mine:
+            tc = time.perf_counter()
+            metrics = run_cell(task, model, train, test, protocol=protocol, budget=budget,
+                               seed=seed, cfg=proto, inputs=inputs)
+            row = {**base, "task": name, "protocol": protocol, "budget": budget,
+                   "seed": seed, "seconds": round(time.perf_counter() - tc, 2), **metrics}
+            _append(cells_path, row)
+            done.add(cell_key(row))
+        _log(f"{label}: {name} {len(mine)} cells ({time.perf_counter() - tt:.0f} s)")
+        if native_todo:
+            pred = native_forecast(model, test)
+            row = {**base, "task": name, "protocol": "native", "budget": 1.0, "seed": 0,
+                   **task.metrics(pred, test, test.part_pixels)}
+            _append(cells_path, row)
+            done.add(cell_key(row))
+        if cf_todo and isinstance(task, FutureImage):
+            if cases is None:
+                tc = time.perf_counter()
+                cases = cc.prepare_cases(cube, split)
+                _log(f"counterfactual worlds simulated ({time.perf_counter() - tc:.0f} s)")
+            tc = time.perf_counter()
+            native = {c.name: cc.native_change(model, cube, c) for c in cases}
+            for seed in cfg.seeds:
+                head = fit_frozen(task, inputs.train, task.target(train),
+                                  budget_mask(train.part_pixels, 1.0, seed), seed, proto)
+                for method in ("head", "native"):
+                    per = []
+                    for c in cases:
+                        change = (cc.head_change(model, head, cube, c) if method == "head"
+                                  else native[c.name])
+                        per.append({"scenario": c.name, "k": c.k,
+                                    **cc.change_metrics(change, c.true_change, c.pixels)})
+                    means = {m: float(np.nanmean([p[m] for p in per]))
+                             for m in ("correlation", "rmse", "same_sign")}
+                    row = {**base, "task": "counterfactual", "protocol": method,
+                           "budget": 1.0, "seed": seed, **means, "scenarios": per}
+                    if cell_key(row) in done:
+                        continue
+                    _append(cells_path, row)
+                    done.add(cell_key(row))
+            _log(f"{label}: counterfactual check ({time.perf_counter() - tc:.0f} s)")
+    return cases

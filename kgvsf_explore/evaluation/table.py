@@ -139,8 +139,9 @@ def claim_check(agg: pd.DataFrame, protocol: str = "frozen", budget: float = 1.0
     return pd.DataFrame(rows)
 
 
-def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = None) -> str:
-    """The Markdown report of an aggregated table."""
+def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = None,
+             pretrain_seeds: list[int] | None = None) -> str:
+    """The Markdown report of an aggregated table (``pretrain_seeds``: those of its cells)."""
     from .pretrained import ENCODERS
 
     encoders = [e for e in ENCODERS if e in set(agg.encoder)]
@@ -156,11 +157,22 @@ def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = 
         "split: see `docs/evaluation.md`.",
         "",
     ]
+    if pretrain_seeds and len(pretrain_seeds) > 1:
+        ps = ",".join(str(s) for s in pretrain_seeds)
+        head[-1:-1] = [
+            f"Pretraining seeds {ps}: the frozen protocol at 100 % of the labels, the native "
+            "forecasts and the counterfactual check pool every pretraining run with every "
+            f"finetuning seed (spreads over pretraining and finetuning); the other cells come "
+            f"from pretraining seed {getattr(cfg, 'pretrain_seed', pretrain_seeds[0])}. `n` in "
+            "`results.csv` counts the runs "
+            "pooled in a cell.",
+        ]
     parts = list(head)
     cc = claim_check(agg)
     if not cc.empty:
         parts += ["## The claim: KG-VSF vs SM-MR, MM-MR, next-token (frozen, 100 % labels)", "",
-                  "A win needs a gap larger than the sum of both seed spreads.", "",
+                  "A win needs a gap larger than the sum of both spreads (standard deviations "
+                  "over the runs pooled in each cell).", "",
                   "| task | metric | rival | KG-VSF | rival | KG-VSF better by | spread | "
                   "verdict |", "|---|---|---|---|---|---|---|---|"]
         for _, r in cc.iterrows():
@@ -247,7 +259,8 @@ def write_table(rows: list[dict[str, Any]], out: str | os.PathLike[str], cfg: An
              "claim": out / "claim.csv"}
     agg.to_csv(paths["csv"], index=False, float_format="%.6g")
     claim_check(agg).to_csv(paths["claim"], index=False, float_format="%.6g")
-    paths["md"].write_text(markdown(agg, cfg, command, seconds) + "\n")
+    pseeds = sorted({int(r.get("pretrain_seed", 0)) for r in rows})
+    paths["md"].write_text(markdown(agg, cfg, command, seconds, pseeds) + "\n")
     if with_plot and not agg.empty:
         plot(agg, paths["png"])
     return paths
