@@ -315,9 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", default="frozen,finetune")
     p.add_argument("--out", help="output folder (default build/evaluate/PRESET)")
     p.add_argument("--cache", default="build/evaluate/cache", help="pretraining cache")
-    p.add_argument("--pretrain-seeds", "--pretrain-seed", dest="pretrain_seeds", default="0",
-                   help="seeds of the pretraining runs, e.g. 0,1: the first runs the whole "
-                        "grid, the others the main protocol, the native rows and the check")
+    p.add_argument("--pretrain-seeds", "--pretrain-seed", dest="pretrain_seeds",
+                   help="seeds of the pretraining runs (default: tiny 0; small 0,1): the first "
+                        "runs the whole grid, the others the main protocol, the native rows "
+                        "and the check")
     p.add_argument("--what-if", action="store_true",
                    help="also run the counterfactual check (held-out fields, three scenarios)")
     p.set_defaults(func=_evaluate)
@@ -348,7 +349,7 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         ("--objectives", args.objectives, None), ("--tasks", args.tasks, None),
         ("--budgets", args.budgets, None), ("--finetune-budgets", args.finetune_budgets, "1.0"),
         ("--protocols", args.protocols, "frozen,finetune"), ("--out", args.out, None),
-        ("--pretrain-seeds", args.pretrain_seeds, "0"),
+        ("--pretrain-seeds", args.pretrain_seeds, None),
     ):
         if value is not None and value != default:
             parts.append(f"{flag} {value}")

@@ -57,6 +57,8 @@ def test_config_rejects_unknown_names():
     with pytest.raises(ValueError, match="distinct"):
         EvalConfig(pretrain_seeds=(1, 1))
     assert EvalConfig(pretrain_seeds=(3, 0)).pretrain_seed == 3
+    assert EvalConfig(preset="small").pretrain_seeds == (0, 1)  # the claim covers pretraining
+    assert EvalConfig(preset="tiny").pretrain_seeds == (0,)
 
 
 def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
