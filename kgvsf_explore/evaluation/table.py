@@ -151,7 +151,8 @@ def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = 
         f"# Evaluation table (preset `{cfg.preset}`)",
         "",
         f"Made by `{command}`"
-        + (f" in {seconds / 60:.0f} min" if seconds else "") + ".",
+        + (f" (its last invocation took {seconds / 60:.0f} min; a resumed run counts only "
+           "what it computed itself)" if seconds else "") + ".",
         f"Evaluation world: {cfg.cube or f'sample world seed {cfg.seed}'}; finetuning seeds "
         f"{seeds}; every cell is mean ± standard deviation over those seeds. Protocol and "
         "split: see `docs/evaluation.md`.",
