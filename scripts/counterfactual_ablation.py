@@ -31,9 +31,11 @@ response).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,51 +43,45 @@ import torch
 from kgvsf_explore.cube.cube import Cube
 from kgvsf_explore.evaluation import counterfactual_check as cc
 from kgvsf_explore.evaluation.pretrained import (
+    EVAL_STEPS,
     TRAIN_WORLDS,
     _finished,
     eval_train_config,
     load_or_pretrain,
     training_worlds,
 )
-from kgvsf_explore.evaluation.runner import SIZES
+from kgvsf_explore.evaluation.runner import EvalConfig, evaluation_cube, task_samples
 from kgvsf_explore.tasks import TASKS, make_split
 from kgvsf_explore.tasks.future_image import native_forecast
 from kgvsf_explore.training import load_checkpoint, pretrain
 from kgvsf_explore.world import make_world
+from kgvsf_explore.world.sample import SIZES as WORLD_SIZES
+from kgvsf_explore.world.variants import random_weather_scenario
 
 
-def _no_mr(cache: str, preset: str, seed: int) -> torch.nn.Module:
-    """KG-VSF pretrained with every step forecasting (cached like the evaluation's runs)."""
-    from pathlib import Path
-
-    model_cfg, train_cfg = eval_train_config(preset, "kgvsf", seed)
-    steps = train_cfg.phase1_steps + train_cfg.phase2_steps
-    folder = Path(cache) / preset / f"kgvsf-no-mr-p{seed}"
-    if not _finished(folder):
-        pretrain(training_worlds(preset), folder, model_cfg,
-                 replace(train_cfg, phase1_steps=0, phase2_steps=steps), resume=True,
-                 device="cpu", progress=True)
-    return load_checkpoint(folder)[0].eval()
-
-
-def _variants(cache: str, preset: str, objective: str, seed: int) -> torch.nn.Module:
-    """``objective`` pretrained on the training worlds plus one random-weather variant each."""
-    from pathlib import Path
-
-    from kgvsf_explore.world.sample import SIZES as WORLD_SIZES
-    from kgvsf_explore.world.variants import random_weather_scenario
-
+def _cached(name: str, cache: str, preset: str, objective: str, seed: int, worlds,
+            **train_overrides) -> torch.nn.Module:
+    """``objective`` pretrained as in the evaluation (with ``train_overrides``) on
+    ``worlds()``, cached in ``cache/preset/name-p{seed}`` like the evaluation's runs."""
     model_cfg, train_cfg = eval_train_config(preset, objective, seed)
-    folder = Path(cache) / preset / f"{objective}-weather-variants-p{seed}"
+    folder = Path(cache) / preset / f"{name}-p{seed}"
     if not _finished(folder):
-        seeds, size = TRAIN_WORLDS[preset]
-        worlds = training_worlds(preset)
-        for s in seeds:
-            rng = np.random.default_rng([s, 7919])  # as `kgvsf pretrain --weather-variants`
-            scen = random_weather_scenario(rng, WORLD_SIZES[size][1])
-            worlds.append(Cube(make_world(seed=s, size=size, scenario=scen)[0].load()))
-        pretrain(worlds, folder, model_cfg, train_cfg, resume=True, device="cpu", progress=True)
+        pretrain(worlds(), folder, model_cfg, replace(train_cfg, **train_overrides),
+                 resume=True, device="cpu", progress=True)
     return load_checkpoint(folder)[0].eval()
+
+
+@functools.cache
+def _with_variants(preset: str) -> list[Cube]:
+    """The training worlds plus one random-weather variant of each (simulated once, when a
+    variant run is not cached yet)."""
+    seeds, size = TRAIN_WORLDS[preset]
+    worlds = training_worlds(preset)
+    for s in seeds:
+        rng = np.random.default_rng([s, 7919])  # as `kgvsf pretrain --weather-variants`
+        scen = random_weather_scenario(rng, WORLD_SIZES[size][1])
+        worlds.append(Cube(make_world(seed=s, size=size, scenario=scen)[0].load()))
+    return worlds
 
 
 def main() -> None:
@@ -97,21 +93,23 @@ def main() -> None:
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     t0 = time.perf_counter()
-    cube = Cube(make_world(seed=args.seed, size=TRAIN_WORLDS[args.preset][1])[0].load())
+    cube = evaluation_cube(EvalConfig(preset=args.preset, seed=args.seed))
     split = make_split(cube)
     cases = cc.prepare_cases(cube, split)
     task = TASKS["future_image"]
-    model_cfg, _ = eval_train_config(args.preset, "kgvsf")
-    test = task.draw(cube, split, "test", model_cfg, SIZES[args.preset][1], 2000 + task.samples)
+    _, test = task_samples(task, cube, split, args.preset)
+    run = (args.cache, args.preset)
     models = {
         "kgvsf": lambda: load_or_pretrain(args.cache, args.preset, "kgvsf", args.pretrain_seed),
         "mm-vsf": lambda: load_or_pretrain(args.cache, args.preset, "mm-vsf", args.pretrain_seed),
-        "kgvsf-no-mr": lambda: _no_mr(args.cache, args.preset, args.pretrain_seed),
+        "kgvsf-no-mr": lambda: _cached("kgvsf-no-mr", *run, "kgvsf", args.pretrain_seed,
+                                       lambda: training_worlds(args.preset), phase1_steps=0,
+                                       phase2_steps=sum(EVAL_STEPS[args.preset])),
         "kgvsf-shipped": lambda: load_checkpoint("data_samples/weights/kgvsf-small")[0].eval(),
-        "kgvsf-variants": lambda: _variants(args.cache, args.preset, "kgvsf",
-                                            args.pretrain_seed),
-        "mm-vsf-variants": lambda: _variants(args.cache, args.preset, "mm-vsf",
-                                             args.pretrain_seed),
+        "kgvsf-variants": lambda: _cached("kgvsf-weather-variants", *run, "kgvsf",
+                                          args.pretrain_seed, lambda: _with_variants(args.preset)),
+        "mm-vsf-variants": lambda: _cached("mm-vsf-weather-variants", *run, "mm-vsf",
+                                           args.pretrain_seed, lambda: _with_variants(args.preset)),
     }
     results = {}
     print(f"{'encoder':15s} {'corr':>6s} {'same sign':>9s} {'rmse':>7s} {'future MSE':>10s}  "

@@ -32,9 +32,8 @@ import time
 import numpy as np
 import torch
 
-from kgvsf_explore.cube.cube import Cube
-from kgvsf_explore.evaluation.pretrained import TRAIN_WORLDS, eval_train_config
-from kgvsf_explore.evaluation.runner import SIZES
+from kgvsf_explore.evaluation.pretrained import eval_train_config
+from kgvsf_explore.evaluation.runner import SIZES, EvalConfig, evaluation_cube, task_samples
 from kgvsf_explore.tasks import TASKS, make_split, r2_rmse
 from kgvsf_explore.tasks.protocol import (
     budget_mask,
@@ -43,7 +42,6 @@ from kgvsf_explore.tasks.protocol import (
     head_inputs,
     predict,
 )
-from kgvsf_explore.world import make_world
 
 
 def _tiles(static: np.ndarray, data, tile: int) -> torch.Tensor:
@@ -63,13 +61,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     t0 = time.perf_counter()
-    cube = Cube(make_world(seed=args.seed, size=TRAIN_WORLDS[args.preset][1])[0].load())
+    cube = evaluation_cube(EvalConfig(preset=args.preset, seed=args.seed))
     split = make_split(cube)
     model_cfg, _ = eval_train_config(args.preset, "kgvsf")
     task = TASKS["sm_forecast"]
     n_train, n_test, proto = SIZES[args.preset]
-    train = task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + task.samples)
-    test = task.draw(cube, split, "test", model_cfg, n_test, 2000 + task.samples)
+    train, test = task_samples(task, cube, split, args.preset)
     m = test.part_pixels.numpy()
     y = test.sm_tk.numpy()
     years = split.finetune_years

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..tasks import PROTOCOLS, TASKS, ProtocolConfig
 
-__all__ = ["EvalConfig", "PRETRAIN_SEEDS", "SIZES", "cell_key", "load_cells", "run_evaluation"]
+__all__ = ["EvalConfig", "PRETRAIN_SEEDS", "SIZES", "cell_key", "load_cells", "run_evaluation",
+           "task_samples"]
 
 #: Samples and optimisation per preset: (finetune samples, test samples, ProtocolConfig).
 #: ``small`` is sized for about an hour on 2 CPU cores (see ``docs/evaluation.md``).
@@ -167,6 +168,17 @@ def evaluation_cube(cfg: EvalConfig):
     return Cube(make_world(seed=seed, size=size)[0].load())
 
 
+def task_samples(task, cube, split, preset: str):
+    """The fixed ``(finetune, test)`` samples of ``task`` in the evaluation of ``preset``
+    (sizes of :data:`SIZES`, seeds ``1000 + task.samples`` and ``2000 + task.samples``)."""
+    from .pretrained import eval_train_config
+
+    n_train, n_test, _ = SIZES[preset]
+    model_cfg, _ = eval_train_config(preset, "kgvsf")
+    return (task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + task.samples),
+            task.draw(cube, split, "test", model_cfg, n_test, 2000 + task.samples))
+
+
 def _order(cfg: EvalConfig, pretrain_seed: int):
     """Encoders in the order to evaluate them, chosen as we go: already pretrained ones first,
     then ones nobody is pretraining, then ones another process is pretraining (waited for)."""
@@ -187,7 +199,7 @@ def _order(cfg: EvalConfig, pretrain_seed: int):
 def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     """Run (or continue) the evaluation and write the table; returns the output folder."""
     from ..tasks import make_split
-    from .pretrained import _finished, eval_train_config, load_or_pretrain, run_dir, training_worlds
+    from .pretrained import _finished, load_or_pretrain, run_dir, training_worlds
     from .table import write_table
 
     out = Path(cfg.out)
@@ -195,20 +207,17 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     cells_path = out / "cells.jsonl"
     done = {cell_key(r) for r in load_cells(cells_path)}
-    n_train, n_test, proto = SIZES[cfg.preset]
+    proto = SIZES[cfg.preset][2]
     t0 = time.perf_counter()
     cube = evaluation_cube(cfg)
     split = make_split(cube)
-    model_cfg, _ = eval_train_config(cfg.preset, "kgvsf")
     _log(f"evaluation world ready ({time.perf_counter() - t0:.0f} s); {split.describe()}")
     data, drawn = {}, {}
     for name in cfg.tasks:
         task = TASKS[name]
         key = (task.samples, task.months, task.gap)  # tasks that share samples draw once
         if key not in drawn:
-            drawn[key] = (
-                task.draw(cube, split, "finetune", model_cfg, n_train, 1000 + task.samples),
-                task.draw(cube, split, "test", model_cfg, n_test, 2000 + task.samples))
+            drawn[key] = task_samples(task, cube, split, cfg.preset)
         data[name] = drawn[key]
     _log(f"task samples drawn ({time.perf_counter() - t0:.0f} s)")
     cases = None

@@ -165,8 +165,7 @@ def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = 
             "forecasts and the counterfactual check pool every pretraining run with every "
             f"finetuning seed (spreads over pretraining and finetuning); the other cells come "
             f"from pretraining seed {getattr(cfg, 'pretrain_seed', pretrain_seeds[0])}. `n` in "
-            "`results.csv` counts the runs "
-            "pooled in a cell.",
+            "`results.csv` counts the runs pooled in a cell.",
         ]
     parts = list(head)
     cc = claim_check(agg)

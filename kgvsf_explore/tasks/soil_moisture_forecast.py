@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .base import Task, horizon_bins
@@ -74,9 +73,7 @@ class SoilMoistureForecastFromState(SoilMoistureForecast):
 
     def metrics(self, pred: torch.Tensor, data: TaskData, mask: torch.Tensor) -> dict:
         out = super().metrics(pred, data, mask)
-        truth, guess, m = data.sm_tk.numpy(), pred[:, 0].numpy(), mask.numpy()
-        still = data.sm_t.numpy()
-        mse = float(np.mean((truth[m] - guess[m]) ** 2)) if m.any() else float("nan")
-        ref = float(np.mean((truth[m] - still[m]) ** 2)) if m.any() else float("nan")
-        out["skill"] = 1.0 - mse / ref if ref > 0 else float("nan")
+        m = mask.numpy()
+        _, still = r2_rmse(data.sm_tk.numpy()[m], data.sm_t.numpy()[m])  # persistence
+        out["skill"] = 1.0 - (out["rmse"] / still) ** 2 if still > 0 else float("nan")
         return out
