@@ -212,11 +212,35 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def _evaluate_weights(args: argparse.Namespace) -> int:
-    from .evaluation.model_card import evaluate_weights
+    from .errors import KGVSFError
+    from .evaluation.model_card import write_model_card
+    from .evaluation.scorecard import evaluate_weights
+    from .evaluation.scorecard.report import markdown
 
-    evaluate_weights(args.weights, compare=args.compare, seeds=_ints(args.seeds),
-                     size=args.world_size, n_cases=args.cases, card=args.card)
+    if (args.cube is None) == (args.seed is None):
+        raise KGVSFError("give exactly one of --cube PATH or --seed N (a sample world to "
+                         "simulate)")
+    out = args.out or "build/evaluate-weights"
+    card = evaluate_weights(args.cube, weights=args.weights, seed=args.seed,
+                            size=args.world_size, tasks=_names(args.tasks),
+                            peers=_names(args.peers), out=out, n_cases=args.cases,
+                            gap_dates=args.gap_dates, train_on=args.train_on,
+                            cache=args.cache, quick=args.quick, quiet=args.quiet)
+    if not args.quiet:
+        print()
+        print(markdown(card))
+    if args.card:
+        where = (f"--cube {args.cube}" if args.cube
+                 else f"--seed {args.seed} --world-size {args.world_size}")
+        weights = f" --weights {args.weights}" if args.weights else ""
+        write_model_card(card, args.card,
+                         command=f"kgvsf evaluate-weights {where}{weights} --out {out}")
+        print(f"wrote {args.card}")
     return 0
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,13 +312,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_forecast)
 
     p = sub.add_parser("evaluate-weights",
-                       help="skill vs persistence/climatology and drought check on unseen worlds")
+                       help="score weights on a cube beside the peers (persistence, "
+                            "climatology, linear interpolation, trees, random forests)")
+    p.add_argument("--cube", help="cube to score on (its last year, or last 30 %% of a "
+                                  "one-year cube, is the test period)")
+    p.add_argument("--seed", type=int, help="instead of --cube: simulate the sample world of "
+                                            "this seed (never one the weights were trained on)")
+    p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"],
+                   help="size of the --seed world")
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--compare", help="another checkpoint (e.g. sm-vsf) for the same table")
-    p.add_argument("--seeds", default="7", help="world seeds never used in training")
-    p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
-    p.add_argument("--cases", type=int, default=160, help="test cases per world")
-    p.add_argument("--card", help="write the model card (Markdown) here")
+    p.add_argument("--tasks", default="forecast,gapfill,crop_type,soil_moisture,whatif",
+                   help="comma-separated tasks")
+    p.add_argument("--peers", default="persistence,climatology,linear_interpolation,trees,"
+                                      "random_forest", help="comma-separated peers")
+    p.add_argument("--out", help="output folder (default build/evaluate-weights)")
+    p.add_argument("--cases", type=int, default=200, help="forecast cases (tiles)")
+    p.add_argument("--gap-dates", type=int, default=12, help="held-out dates of gap filling")
+    p.add_argument("--train-on", default="auto", choices=["auto", "weights", "cube"],
+                   help="where the trees learn: the weights' training worlds or the cube "
+                        "before its test period (auto: the worlds for a sample world)")
+    p.add_argument("--cache", default="build/peers-cache", help="cache of the trees' rows")
+    p.add_argument("--card", help="also write the weights' model card (Markdown) here")
+    p.add_argument("--quick", action="store_true", help="small settings (tests, CI)")
+    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate_weights)
 
     p = sub.add_parser("evaluate", help="the downstream-task table: every pretraining objective "

@@ -1,0 +1,106 @@
+"""Gap filling: an image date is hidden; every method reconstructs it.
+
+Held-out dates come from :func:`~.cases.gap_dates`. The weights forecast the date from the
+images before it and the weather up to it (the network is forward-only: it never sees the
+images after the gap); linear interpolation uses the clear observations on both sides;
+persistence, climatology and the trees as in the forecast task. Scored against the simulator's
+cloud-free truth where the cube has it, else on the clear pixels of the hidden image, on pixels
+where every method has a value. Each date's winner is the method with the lowest reflectance
+MSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...cube.cube import Cube
+from ...inference.region import forecast_region
+from ..peers.climatology import climatology
+from ..peers.drivers import DriverSums
+from ..peers.history import PixelHistory, ndvi
+from ..peers.interpolation import linear_fill
+from ..peers.persistence import persistence
+from ..peers.trees import TreeForecaster
+from .rows import Row
+
+__all__ = ["gapfill_rows", "score_gaps"]
+
+
+def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums: DriverSums,
+               trees: TreeForecaster | None, rows: slice, cols: slice) -> pd.DataFrame:
+    """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``."""
+    truth_all = cube.truth
+    rr, cc = np.meshgrid(np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop),
+                         indexing="ij")
+    r, c = rr.ravel(), cc.ravel()
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    name = model.objective
+    records = []
+    for j in dates:
+        t_prev = cube.times[j - 1]
+        k = int((cube.times[j] - t_prev).days)
+        if truth_all is not None:
+            truth = np.asarray(truth_all.isel(time=j, y=rows, x=cols).values, "float32")
+            ok = np.ones(shape, bool)
+        else:
+            truth = hist.refl[j][:, rows, cols]
+            ok = hist.valid[j, rows, cols].copy()
+        band_ok = np.isfinite(truth).any(axis=(1, 2))
+        ok &= np.isfinite(truth[band_ok]).all(0)
+        t_nd = ndvi(truth, hist.bands, axis=0)
+        fc = forecast_region(model, cube, t_prev, [k], rows=rows, cols=cols, progress=False)
+        preds = {name: (np.asarray(fc["reflectance"].isel(horizon=0).values, "float32"),
+                        np.asarray(fc["ndvi"].isel(horizon=0).values, "float32"))}
+
+        def grid(refl, nd):
+            return refl.T.reshape(-1, *shape), nd.reshape(shape)
+
+        preds["linear_interpolation"] = grid(*linear_fill(hist, j, r, c))
+        preds["persistence"] = grid(*persistence(hist, j - 1, r, c))
+        preds["climatology"] = grid(*climatology(hist, cube.times[j], r, c))
+        if trees is not None:
+            preds["trees"] = grid(*trees.predict(hist, sums, j - 1, k, r, c))
+        common = ok.copy()
+        for refl, nd in preds.values():
+            common &= np.isfinite(refl[band_ok]).all(0) & np.isfinite(nd)
+        if common.sum() < 10:
+            continue
+        for method, (refl, nd) in preds.items():
+            records.append({
+                "date": str(cube.times[j].date()), "method": method, "k": k,
+                "pixels": int(common.sum()),
+                "refl_mse": float(np.mean((refl[band_ok][:, common]
+                                           - truth[band_ok][:, common]) ** 2)),
+                "ndvi_mae": float(np.mean(np.abs(nd[common] - t_nd[common]))),
+            })
+    return pd.DataFrame(records)
+
+
+def gapfill_rows(errors: pd.DataFrame) -> list[Row]:
+    """Rows: mean and median MSE / NDVI MAE over dates, each date's MSE, the share of dates
+    each method wins (lowest MSE), and the share where it beats linear interpolation."""
+    rows: list[Row] = []
+    if errors.empty:
+        return rows
+    n_dates = errors["date"].nunique()
+    pixels = int(errors.groupby("date")["pixels"].first().sum())
+    wide = errors.pivot(index="date", columns="method", values="refl_mse")
+    winner = wide.idxmin(axis=1)
+    for method, g in errors.groupby("method", sort=False):
+        for metric in ("refl_mse", "ndvi_mae"):
+            for stat in ("mean", "median"):
+                rows.append(Row("gapfill", f"{metric}_{stat}", "all", method,
+                                float(getattr(g[metric], stat)()), pixels, n_dates))
+        rows.append(Row("gapfill", "win_share", "all", method,
+                        float((winner == method).mean()), pixels, n_dates))
+        if method != "linear_interpolation" and "linear_interpolation" in wide:
+            rows.append(Row("gapfill", "beats_linear_interpolation_share", "all", method,
+                            float((wide[method] < wide["linear_interpolation"]).mean()),
+                            pixels, n_dates))
+        for _, r in g.iterrows():
+            rows.append(Row("gapfill", "refl_mse", r["date"], method, r["refl_mse"],
+                            r["pixels"], 1))
+    return rows
