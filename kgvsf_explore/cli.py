@@ -361,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the check")
     p.add_argument("--what-if", action="store_true",
                    help="also run the counterfactual check (held-out fields, three scenarios)")
+    p.add_argument("--peers", default="persistence,climatology,linear_interpolation,trees,"
+                                      "random_forest",
+                   help="peers scored as rows beside the encoders ('' for none)")
+    p.add_argument("--peers-only", action="store_true",
+                   help="score only the peers (no pretraining): rows to set beside a table")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("serve", help="the dashboard in the browser (panel serve)")
@@ -395,6 +400,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
             parts.append(f"{flag} {value}")
     if args.what_if:
         parts.append("--what-if")
+    if args.peers_only:
+        parts.append("--peers-only")
     return " ".join(parts)
 
 
@@ -412,8 +419,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         finetune_budgets=tuple(float(b) for b in names(args.finetune_budgets)),
         protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
         cache=args.cache, what_if=args.what_if,
-        pretrain_seeds=tuple(_ints(args.pretrain_seeds)),
-        extra={"command": _evaluate_command(args)},
+        pretrain_seeds=tuple(_ints(args.pretrain_seeds)), peers=names(args.peers),
+        peers_only=args.peers_only, extra={"command": _evaluate_command(args)},
     )
     if args.tasks:
         cfg.tasks = names(args.tasks)

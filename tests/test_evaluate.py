@@ -70,8 +70,11 @@ def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
     rows = load_cells(out / "cells.jsonl")
     keys = {cell_key(r) for r in rows}
     # 2 encoders x 2 tasks x 2 protocols x 2 seeds, + native future images, + the check
-    assert len([r for r in rows if r["task"] != "counterfactual"
-                and r["protocol"] != "native"]) == 16
+    assert len([r for r in rows if r["task"] != "counterfactual" and r["protocol"] != "native"
+                and not r["encoder"].startswith("peer:")]) == 16
+    # the peers of future_image, on the same samples, once
+    assert {r["encoder"] for r in rows if r["encoder"].startswith("peer:")} == {
+        "peer:persistence", "peer:climatology", "peer:trees"}
     assert {r["protocol"] for r in rows if r["task"] == "counterfactual"} == {"head", "native"}
     assert len(keys) == len(rows)
     for name in ("results.md", "results.csv", "results.png", "claim.csv", "config.json"):
@@ -79,9 +82,11 @@ def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
     table = pd.read_csv(out / "results.csv")
     assert set(table.columns) == {"task", "metric", "protocol", "budget", "encoder", "mean",
                                   "std", "n"}
-    assert set(table.encoder) == {"kgvsf", "random"}
+    assert set(table.encoder) == {"kgvsf", "random", "peer:persistence", "peer:climatology",
+                                  "peer:trees"}
     md = (out / "results.md").read_text()
     assert "| sm_forecast | r2 |" in md and "Counterfactual check" in md
+    assert "peer:trees" in md
     assert (cache / "tiny" / "kgvsf-p0" / "model.safetensors").is_file()
     check = [r for r in rows if r["task"] == "counterfactual"][0]
     assert {s["scenario"] for s in check["scenarios"]} == {"rain-50%-30d", "heat+3C-14d",
@@ -110,6 +115,23 @@ def test_evaluate_tiny_pipeline_and_resume(tmp_path, capsys):
     assert table.loc[("sm_forecast", "r2", "frozen", "kgvsf"), "n"] == 4  # 2 runs x 2 seeds
     assert table.loc[("sm_forecast", "r2", "finetune", "kgvsf"), "n"] == 2  # seed 0 only
     assert "Pretraining seeds 0,1" in (out / "results.md").read_text()
+
+
+def test_peers_only_scores_the_peers_on_the_table_samples(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["evaluate", "--preset", "tiny", "--peers-only", "--tasks",
+            "crop_type,sm_estimation,missing_image", "--out", str(out), "--cache", str(cache)]
+    assert main(argv) == 0
+    rows = load_cells(out / "cells.jsonl")
+    assert {(r["task"], r["encoder"]) for r in rows} == {
+        ("crop_type", "peer:random_forest"), ("sm_estimation", "peer:random_forest"),
+        ("missing_image", "peer:linear_interpolation"), ("missing_image", "peer:persistence")}
+    assert not (cache / "tiny").exists()  # nothing was pretrained
+    by = {(r["task"], r["encoder"]): r for r in rows}
+    assert 0.0 <= by[("crop_type", "peer:random_forest")]["macro_f1"] <= 1.0
+    assert np.isfinite(by[("missing_image", "peer:linear_interpolation")]["mse"])
+    assert (by[("missing_image", "peer:linear_interpolation")]["mse"]
+            < by[("missing_image", "peer:persistence")]["mse"] * 1.5)
 
 
 def test_evaluation_world_must_not_be_a_training_world(tmp_path):

@@ -131,20 +131,6 @@ def test_forecast_vs_truth_table(model: KGVSF) -> None:
     assert table.loc["corn", "true_change"].min() < 0
 
 
-def test_evaluate_weights_writes_a_model_card(tmp_path: Path, model: KGVSF) -> None:
-    from kgvsf_explore.evaluation.model_card import evaluate_weights
-
-    ckpt = tmp_path / "ckpt"
-    save_checkpoint(ckpt, model, CFG, TrainConfig(objective="kgvsf"), {"step": 0})
-    card = tmp_path / "MODEL_CARD.md"
-    result = evaluate_weights(ckpt, seeds=(23,), size="tiny", n_cases=24, card=card)
-    text = card.read_text()
-    for section in ("## Forecast error on unseen worlds", "growing season", "## Drought check",
-                    "## Limits", result["sha256"]):
-        assert section in text
-    assert (result["skill"]["cases"] > 0).all()
-
-
 def test_true_forecast_answers_the_same_question(cube: Cube, model: KGVSF) -> None:
     from kgvsf_explore.evaluation import image_horizons, true_forecast
     from kgvsf_explore.world.whatif import counterfactual, ndvi_of

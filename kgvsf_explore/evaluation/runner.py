@@ -70,6 +70,9 @@ class EvalConfig:
         runs the whole grid; every further one runs the main protocol (frozen, 100 % of the
         labels), the native forecasts and the check, so that the claim's spreads cover
         pretraining as well as finetuning.
+    peers, peers_only
+        Peers scored as rows beside the encoders (:mod:`.peer_cells`; empty: none), and
+        whether to score only them (no pretraining).
     """
 
     preset: str = "tiny"
@@ -85,6 +88,9 @@ class EvalConfig:
     cache: str = "build/evaluate/cache"
     what_if: bool = True
     pretrain_seeds: tuple[int, ...] = ()
+    peers: tuple[str, ...] = ("persistence", "climatology", "linear_interpolation", "trees",
+                              "random_forest")
+    peers_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,6 +101,10 @@ class EvalConfig:
         bad = [e for e in self.encoders if e not in ENCODERS]
         bad += [t for t in self.tasks if t not in TASKS]
         bad += [p for p in self.protocols if p not in PROTOCOLS]
+        from .scorecard import PEERS
+
+        self.peers = tuple(self.peers)
+        bad += [p for p in self.peers if p not in PEERS]
         if bad:
             raise ValueError(f"unknown {bad}; encoders {ENCODERS}, tasks {tuple(TASKS)}, "
                              f"protocols {PROTOCOLS}")
@@ -220,9 +230,11 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
             drawn[key] = task_samples(task, cube, split, cfg.preset)
         data[name] = drawn[key]
     _log(f"task samples drawn ({time.perf_counter() - t0:.0f} s)")
+    if cfg.peers:
+        _peer_cells(cfg, cube, split, data, cells_path, done)
     cases = None
     worlds = None
-    for ps in cfg.pretrain_seeds:
+    for ps in (() if cfg.peers_only else cfg.pretrain_seeds):
         main_only = ps != cfg.pretrain_seeds[0]  # further seeds: the main protocol only
         for enc in _order(cfg, ps):
             base = {"encoder": enc, "pretrain_seed": ps}
@@ -259,6 +271,44 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
     write_table(load_cells(cells_path), out, cfg)
     _log(f"done in {time.perf_counter() - t0:.0f} s -> {out}")
     return out
+
+
+def _peer_cells(cfg: EvalConfig, cube, split, data: dict, cells_path: Path, done: set) -> None:
+    """Score the peers on every task's fixed samples (cells ``peer:<name>``)."""
+    from ..cube.cube import Cube
+    from ..world import make_world
+    from .peer_cells import PEER_ROWS, peer_cells
+    from .peers import DriverSums, PixelHistory, TreeForecaster
+    from .pretrained import TRAIN_WORLDS
+    from .scorecard.training import tree_rows
+
+    base = {"pretrain_seed": 0, "protocol": "frozen", "budget": 1.0, "seed": 0}
+    todo = [(name, peer) for name in cfg.tasks for peer in PEER_ROWS.get(name, ())
+            if peer in cfg.peers and cell_key({**base, "encoder": f"peer:{peer}",
+                                               "task": name}) not in done]
+    if not todo:
+        return
+    t0 = time.perf_counter()
+    hist, sums = PixelHistory.from_cube(cube), DriverSums(cube)
+    trees = None
+    if any(peer == "trees" for _, peer in todo):
+        seeds, size = TRAIN_WORLDS[cfg.preset]
+        x, y, _ = tree_rows({"worlds": list(seeds), "size": size},
+                            lambda: [Cube(make_world(seed=s, size=size)[0].load())
+                                     for s in seeds],
+                            Path(cfg.cache) / "peers", pixels_per_date=128, k_max=60, seed=0)
+        trees = TreeForecaster().fit(x, y)
+    for name in dict.fromkeys(n for n, _ in todo):
+        train, test = data[name]
+        tc = time.perf_counter()
+        for peer, metrics in peer_cells(name, train, test, cube, split, hist=hist, sums=sums,
+                                        trees=trees):
+            row = {**base, "encoder": f"peer:{peer}", "task": name,
+                   "seconds": round(time.perf_counter() - tc, 2), **metrics}
+            if peer in cfg.peers and cell_key(row) not in done:
+                _append(cells_path, row)
+                done.add(cell_key(row))
+    _log(f"peers scored ({time.perf_counter() - t0:.0f} s)")
 
 
 def _encoder_cells(cfg: EvalConfig, model, base: dict, todo: list, cf_todo: bool, data: dict,

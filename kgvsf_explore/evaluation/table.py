@@ -145,6 +145,7 @@ def markdown(agg: pd.DataFrame, cfg: Any, command: str, seconds: float | None = 
     from .pretrained import ENCODERS
 
     encoders = [e for e in ENCODERS if e in set(agg.encoder)]
+    encoders += sorted(e for e in set(agg.encoder) if str(e).startswith("peer:"))
     tasks = [t for t in (*cfg.tasks, "counterfactual") if t in set(agg.task)]
     seeds = ",".join(str(s) for s in cfg.seeds)
     head = [

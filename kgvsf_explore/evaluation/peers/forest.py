@@ -42,8 +42,8 @@ def _forest(classifier: bool, seed: int, n_estimators: int):
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     cls = RandomForestClassifier if classifier else RandomForestRegressor
-    return cls(n_estimators=n_estimators, min_samples_leaf=2, max_features="sqrt",
-               n_jobs=-1, random_state=seed)
+    return cls(n_estimators=n_estimators, min_samples_leaf=2 if classifier else 5,
+               max_features="sqrt", n_jobs=-1, random_state=seed)
 
 
 class CropForest:
@@ -108,7 +108,7 @@ class SoilMoistureForest:
 
     name = "random_forest"
 
-    def __init__(self, n_estimators: int = 100, max_rows: int = 30_000, seed: int = 0) -> None:
+    def __init__(self, n_estimators: int = 100, max_rows: int = 20_000, seed: int = 0) -> None:
         self.n_estimators, self.max_rows, self.seed = n_estimators, max_rows, seed
         self.model = None
 

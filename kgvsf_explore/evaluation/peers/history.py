@@ -120,12 +120,14 @@ class PixelHistory:
                 "prev": prev, "prev_ndvi": prev_nd, "prev_age": self.age(l2, day)}
 
     def interpolate(self, day: int, rows: np.ndarray, cols: np.ndarray, *,
-                    exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    exclude: int | None = None, until: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """Linear interpolation in time of reflectance ``(n, C)`` and NDVI ``(n,)`` at ``day``
         (days since 1970) between each pixel's clear observations before and after it.
 
-        ``exclude`` (a date index) is left out, as when that date is the one being filled.
-        Where only one side exists its value is used; where neither, NaN.
+        ``exclude`` (a date index) is left out, as when that date is the one being filled;
+        observations after date index ``until`` are not used. Where only one side exists its
+        value is used; where neither, NaN.
         """
         n = len(self.times)
         if exclude is not None:
@@ -136,6 +138,8 @@ class PixelHistory:
             j = int(np.searchsorted(self.days, day, "left"))  # first date >= day
             lo = self.last[i, rows, cols] if i >= 0 else np.full(len(rows), -1, np.int32)
             hi = self.next[j, rows, cols] if j < n else np.full(len(rows), n, np.int32)
+        if until is not None:
+            hi = np.where(hi > until, n, hi)
         a, a_nd = self.gather(lo, rows, cols)
         b, b_nd = self.gather(hi, rows, cols)
         da = self.age(lo, day)
