@@ -146,8 +146,9 @@ def test_short_gaps_filled_long_refused(tmp_path: Path) -> None:
 
 
 def test_missing_variable_named(tmp_path: Path) -> None:
-    f = _daily_frame().drop(columns="srad (MJ/m2)")
-    with pytest.raises(IngestError, match=r"lacks \['srad'\]"):
+    """prcp and the temperatures are needed (srad and vp are estimated when absent)."""
+    f = _daily_frame().drop(columns=[c for c in _daily_frame().columns if "prcp" in c])
+    with pytest.raises(IngestError, match=r"lacks \['prcp'\].*srad and vp are estimated"):
         daily_drivers(read_station_csv(_csv(tmp_path, f)), lat=42.0)
 
 
