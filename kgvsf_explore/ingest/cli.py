@@ -50,8 +50,18 @@ def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", choices=["sentinel2", "landsat_oli", "landsat_tm"],
                    help="when the file names do not say")
     p.add_argument("--band-order", help="band names of multi-band files, e.g. B02,B03,B04")
+    p.add_argument("--scale", help="reflectance = DN x scale + offset instead of the product "
+                                   "rules: one number (1e-4) or per band (B04=1e-4,B08=1e-4)")
+    p.add_argument("--offset", help="offset of --scale (default 0): one number or per band")
+    p.add_argument("--mask-kind", choices=["fmask", "qa_pixel", "pixel_qa", "scl", "cloud_prob"],
+                   help="how to read the quality layers (default: from the file names)")
     p.add_argument("--units", help="weather units the file does not state, e.g. tmax=K,prcp=m")
     p.add_argument("--max-gap", type=int, default=3, help="longest weather gap filled (days)")
+    p.add_argument("--krs", type=float, default=0.16,
+                   help="Hargreaves coefficient of a srad estimated from tmax - tmin: 0.16 "
+                        "interior (default), 0.19 coastal (FAO-56 eq. 50)")
+    p.add_argument("--srad-mean", choices=["daylight", "24h"],
+                   help="time base of a daily srad in W/m2 (default: detected)")
     p.add_argument("--missing-bands", choices=["nan", "interpolate"], default="nan",
                    help="bands the files lack stay missing, masked in the model (default), or "
                         "a missing red edge B05 is interpolated from B04 and B08")
@@ -65,15 +75,17 @@ def add_ingest_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_ingest(args: argparse.Namespace) -> int:
     """Run ``kgvsf ingest``; print what was built and what was derived or filled."""
-    import json
-
     from .build import ingest
+    from .scaling import parse_per_band
 
     path = ingest(
         args.out, args.images, args.weather, overwrite=args.overwrite, fields=args.fields,
         crs=args.crs, resolution=args.resolution, bbox=_floats(args.bbox), bbox_crs=args.bbox_crs,
         sensor=args.sensor,
         band_order=args.band_order.split(",") if args.band_order else None,
+        scale=parse_per_band(args.scale, "--scale"),
+        offset=parse_per_band(args.offset, "--offset"), mask_kind=args.mask_kind,
+        krs=args.krs, srad_mean=args.srad_mean,
         units={k: str(v) for k, v in parse_mapping(args.units).items()},
         max_gap=args.max_gap, missing_bands=args.missing_bands,
         class_column=args.class_column, class_map=parse_mapping(args.class_map) or None,
@@ -85,8 +97,13 @@ def run_ingest(args: argparse.Namespace) -> int:
     a = cube.ds.attrs
     print(f"wrote {path}: {cube.ds.sizes['time']} image dates, {cube.ds.sizes['y']} x "
           f"{cube.ds.sizes['x']} pixels, {cube.ds.sizes['day']} days of weather")
+    for rule, bands in json.loads(a.get("kgvsf_scaling", "{}")).items():
+        print(f"  reflectance {rule}: {', '.join(bands)}")
+    kinds = json.loads(a.get("kgvsf_mask_kinds", "[]"))
+    print(f"  quality layers read as: {', '.join(kinds) if kinds else 'none (no cloud mask)'}")
     for key, label in (("kgvsf_bands_derived", "bands derived"),
                        ("kgvsf_missing_bands", "bands missing (all NaN)"),
+                       ("kgvsf_weather_estimated", "weather ESTIMATED (not measured)"),
                        ("kgvsf_weather_derived", "weather derived"),
                        ("kgvsf_weather_filled_days", "weather days filled")):
         val = json.loads(a.get(key, "[]"))

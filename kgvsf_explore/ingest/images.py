@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -270,6 +270,14 @@ class _Header:
     scaling: dict[str, tuple[float, float, str]]  # cube band -> (scale, offset, why)
 
 
+def _offset_for(scale: ScaleArg, offset: ScaleArg, band: str) -> float | None:
+    """The offset given for ``band``; one offset beside per-band scales goes with those bands
+    only."""
+    if isinstance(scale, Mapping) and not isinstance(offset, Mapping) and band not in scale:
+        return None
+    return for_band(offset, band)
+
+
 def _header(f: ImageFile, scale: ScaleArg, offset: ScaleArg) -> _Header:
     from pyproj import CRS
 
@@ -289,7 +297,8 @@ def _header(f: ImageFile, scale: ScaleArg, offset: ScaleArg) -> _Header:
             sc, off, why = reflectance_scaling(
                 sensor=f.sensor, name=f.path.name, tags={**src.tags(), **f.tags},
                 date=f.date, dtype=np.dtype(src.dtypes[idx - 1]), file_scale=fs,
-                file_offset=fo, scale=for_band(scale, layer), offset=for_band(offset, layer))
+                file_offset=fo, scale=for_band(scale, layer), offset=_offset_for(
+                    scale, offset, layer))
             if f.scale_offset is not None and not why.startswith("explicit"):
                 why = "STAC raster:bands"
             scaling[layer] = (sc, off, why)

@@ -221,11 +221,22 @@ def daily_drivers(
         raise IngestError(f"srad_mean must be 'daylight', '24h' or None, got {srad_mean!r}")
     conv: dict[str, xr.DataArray] = {}
     tags: dict[str, str] = {}
+    assumed: dict[str, str] = {}
     for q in raw.data_vars:
         da = raw[q]
-        vals, tag = convert(str(q), da, da.attrs.get("units"), source=da.attrs.get("source_name",
-                                                                                      str(q)))
+        source = da.attrs.get("source_name", str(q))
+        units = da.attrs.get("units")
+        if units is None and str(source).strip().lower() == q and q in schema.DRIVER_UNITS:
+            # a column named as the cube names the driver: in the cube's (Daymet) units
+            units = assumed[str(q)] = schema.DRIVER_UNITS[str(q)]
+        vals, tag = convert(str(q), da, units, source=source)
         conv[str(q)], tags[str(q)] = vals, tag
+    if assumed:
+        warnings.warn(
+            f"no units given for {sorted(assumed)}: taken in the cube's units {assumed} "
+            "(validation still refuses Kelvin or metres); say them in the header, e.g. "
+            "'tmax (K)', or with units=... (kgvsf ingest --units tmax=K) if they differ",
+            IngestWarning, stacklevel=2)
     time = pd.DatetimeIndex(raw["time"].values)
     if len(time) < 2:
         raise IngestError("the weather has fewer than two time steps")
@@ -370,6 +381,7 @@ def daily_drivers(
     out.attrs["kgvsf_weather_filled_days"] = json.dumps(filled)
     out.attrs["kgvsf_weather_derived"] = json.dumps(derived)
     out.attrs["kgvsf_weather_estimated"] = json.dumps(estimated)
+    out.attrs["kgvsf_weather_units_assumed"] = json.dumps(assumed)
     out.attrs["kgvsf_weather_subdaily"] = int(bool(subdaily))
     if "crs" in raw.attrs:
         out.attrs["crs"] = raw.attrs["crs"]
