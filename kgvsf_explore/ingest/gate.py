@@ -73,21 +73,22 @@ def _sample(da: xr.DataArray, dates: list[int]) -> list[Any]:
     return [data.blocks[t, iy, ix] for t in dates for iy, ix in picks]
 
 
-def suggest_rule(values: np.ndarray, scale: float, offset: float, why: str = ""
+def suggest_rule(values: np.ndarray, scale: float, offset: float, sensor: str | None = None
                  ) -> tuple[str, float, float] | None:
     """The known product rule under which the digital numbers behind ``values`` (read with
     ``scale``/``offset``) are plausible: ``(product, scale, offset)``, or None.
 
-    Among rules that give the same numbers, the product of the same family as ``why`` (the
-    current rule's provenance, e.g. ``'Landsat ...'``) is named.
+    With ``sensor`` (``'landsat_tm'``, ``'sentinel2'``...) only that family's products are
+    tried.
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if not v.size or scale == 0:
         return None
     dn = (v - offset) / scale
-    family = why.split(" ")[0]
-    products = sorted(PRODUCTS.values(), key=lambda p: not p.name.startswith(family))
+    family = {"landsat": "Landsat", "sentinel2": "Sentinel-2"}.get(
+        (sensor or "").split("_")[0], "")
+    products = [p for p in PRODUCTS.values() if p.name.startswith(family)]
     best = None
     for p in products:
         if np.isclose(p.scale, scale) and np.isclose(p.offset, offset):
@@ -161,7 +162,7 @@ def _problem(band: str, rule: dict[str, Any], st: dict[str, float], values: np.n
     if sc is None:
         return head + "; check the files' scale and offset"
     head += f", read as x{sc:g} {off:+g} ({rule.get('why', '')})"
-    fix = suggest_rule(values, sc, off, rule.get("why", ""))
+    fix = suggest_rule(values, sc, off, rule.get("sensor"))
     if fix is not None:
         name, fsc, foff = fix
         return (head + f". As {name} (x{fsc:g} {foff:+g}) they are plausible: pass "

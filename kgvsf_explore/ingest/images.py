@@ -619,7 +619,8 @@ def read_images(
             text = f"x{sc:g} {off:+g} ({why})"
             scalings.setdefault(text, set()).add(layer)
             rule = rules.setdefault(layer, {}).setdefault(text, {
-                "scale": sc, "offset": off, "why": why, "dates": set(), "files": []})
+                "scale": sc, "offset": off, "why": why, "sensor": f.sensor, "dates": set(),
+                "files": []})
             rule["dates"].add(t)
             rule["files"].append(f.path.name)
             per_date = band_layers.setdefault(layer, [[] for _ in dates])
@@ -714,7 +715,8 @@ def read_images(
     attrs["kgvsf_sensors"] = json.dumps(sorted({f.sensor or "unknown" for f in files}))
     attrs["kgvsf_scaling"] = json.dumps({k: sorted(v) for k, v in scalings.items()})
     attrs["kgvsf_band_rules"] = json.dumps({
-        b: [{**{k: r[k] for k in ("scale", "offset", "why")}, "dates": sorted(r["dates"]),
+        b: [{**{k: r[k] for k in ("scale", "offset", "why", "sensor")},
+             "dates": sorted(r["dates"]),
              "n_files": len(r["files"]), "files": sorted(r["files"])[:3]}
             for r in rules[b].values()] for b in found})
     attrs["kgvsf_bands_observed"] = json.dumps(found)

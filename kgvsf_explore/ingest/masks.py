@@ -129,7 +129,7 @@ def classes_from(kind: str, layer: np.ndarray) -> np.ndarray:
             )
         return codes.astype(np.uint8)
     if kind == "qa_pixel":
-        return _from_bits(layer.astype(np.int64), QA_BITS, QA_CLOUD_BITS)
+        return _from_bits(layer.astype(np.int64), QA_BITS, ("dilated_cloud", "cirrus", "cloud"))
     if kind == "pixel_qa":
         return _from_bits(layer.astype(np.int64), C1_QA_BITS, ("cloud",))
     if kind == "scl":
