@@ -39,7 +39,11 @@ def _info(args: argparse.Namespace) -> int:
             print("\n".join(f"  {p}" for p in problems))
             return 1
         print(f"every chunk of {args.cube} reads")
-    print(repr(open_cube(args.cube)))
+    cube = open_cube(args.cube)
+    print(repr(cube))
+    from .ingest.cli import print_cube_details
+
+    print_cube_details(cube.ds)
     return 0
 
 

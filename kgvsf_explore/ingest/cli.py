@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["add_ingest_parser", "run_ingest", "add_finetune_parser", "run_finetune",
-           "parse_mapping"]
+           "parse_mapping", "print_cube_details"]
 
 
 def parse_mapping(text: str | None) -> dict[str, str | int]:
@@ -150,10 +152,62 @@ def run_finetune(args: argparse.Namespace) -> int:
     check = record.get("held_out_skill")
     if check:
         a, s = check["adapted"], check["start"]
-        print(f"held-out dates {a['period'][0]}..{a['period'][1]} ({a['cases']} cases): "
+        print(f"held-out dates {a['period'][0]}..{a['period'][1]}: {a.get('dates', '?')} image "
+              f"dates, {a.get('forecast_dates', '?')} forecast dates, "
+              f"{a.get('date_pairs', '?')} date pairs, {a['cases']} cases: "
               f"forecast MSE {a['model_mse']:.5f} vs persistence {a['persistence_mse']:.5f} "
               f"(skill {a['skill_vs_persistence']:+.2f}; start weights "
               f"{s['skill_vs_persistence']:+.2f})"
               + ("" if check["beats_persistence"] else
                  " -- does NOT beat persistence: train longer or check the cube"))
+        for h, r in a.get("by_horizon", {}).items():
+            print(f"  horizon {h} days: {r['cases']} cases, {r.get('date_pairs', '?')} date "
+                  f"pairs, skill {r['skill_vs_persistence']:+.2f}")
+        if a.get("warning"):
+            print(f"  WARNING: {a['warning']}")
     return 0
+
+
+def print_cube_details(ds) -> None:
+    """What ``kgvsf info`` adds to the summary: each band's range and valid share (sampled
+    on large cubes), the surface classes, and what the ingest decided, derived or estimated."""
+    from .. import schema
+    from .gate import RANGE, band_summary
+
+    rows, what = band_summary(ds)
+    print(f"bands ({what}; plausible reflectance {RANGE[0]}..{RANGE[1]}):")
+    for r in rows:
+        if "min" not in r:
+            print(f"  {r['band']}: no valid value" + (f" ({r['note']})" if "note" in r else ""))
+            continue
+        flag = f"  {r['outside']:.1%} outside the plausible range" if r["outside"] > 0 else ""
+        print(f"  {r['band']}: valid {r['valid']:6.1%}  range {r['min']:.3f}..{r['max']:.3f}"
+              f"  (1-99 % {r['p1']:.3f}..{r['p99']:.3f}, mean {r['mean']:.3f}){flag}")
+    if schema.SURFACE_FLAG in ds:
+        legend = schema.legend_from_attrs(ds[schema.SURFACE_FLAG].attrs)
+        flags = ds[schema.SURFACE_FLAG]
+        sample = flags.isel({schema.TIME_DIM: slice(None, None, max(1, flags.sizes[
+            schema.TIME_DIM] // 24))}).values
+        shares = {legend.get(int(c), str(c)): float((sample == c).mean())
+                  for c in np.unique(sample)}
+        print("surface classes: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+    a = ds.attrs
+    for key, label in (("kgvsf_scaling", "reflectance scaling"),
+                       ("kgvsf_mask_kinds", "quality layers read as"),
+                       ("kgvsf_weather_estimated", "drivers estimated (not measured)"),
+                       ("kgvsf_weather_derived", "drivers derived or converted"),
+                       ("kgvsf_weather_units_assumed", "weather units assumed"),
+                       ("kgvsf_weather_filled_days", "weather days filled")):
+        if key not in a:
+            continue
+        val = json.loads(a[key])
+        if not val:
+            continue
+        if key == "kgvsf_weather_filled_days":
+            val = {k: len(v) for k, v in val.items()}
+        if isinstance(val, dict):
+            print(f"{label}:")
+            for k, v in val.items():
+                print(f"  {k}: {v}")
+        else:
+            print(f"{label}: {', '.join(map(str, val))}")

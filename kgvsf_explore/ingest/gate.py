@@ -27,7 +27,8 @@ from .. import schema
 from ._errors import IngestError
 from .scaling import PRODUCTS
 
-__all__ = ["RANGE", "MAX_OUTSIDE", "band_stats", "check_reflectance", "suggest_rule"]
+__all__ = ["RANGE", "MAX_OUTSIDE", "band_stats", "band_summary", "check_reflectance",
+           "suggest_rule"]
 
 #: Plausible surface reflectance.
 RANGE: tuple[float, float] = (-0.05, 1.2)
@@ -171,3 +172,38 @@ def _problem(band: str, rule: dict[str, Any], st: dict[str, float], values: np.n
     return (head + ". No known product rule makes them plausible: check the files (a band "
             "of another sensor, a thermal band, top-of-atmosphere data) and pass the right "
             "scale= and offset= (kgvsf ingest --scale/--offset)")
+
+
+def band_summary(ds: xr.Dataset, *, max_dates: int = 24, max_pixels: int = 1024
+                 ) -> tuple[list[dict[str, Any]], str]:
+    """Per band: valid share, range and mean on a sample of the cube (``kgvsf info``).
+
+    Up to ``max_dates`` dates spread over the period, and of each at most a central window of
+    ``max_pixels`` x ``max_pixels`` pixels, are read. Returns the rows (``band``,
+    ``valid``, ``min``, ``p1``, ``mean``, ``p99``, ``max``, ``outside``) and a sentence saying
+    what was read.
+    """
+    import dask
+
+    nt = ds.sizes[schema.TIME_DIM]
+    idx = _spread(nt, max_dates)
+    ny, nx = ds.sizes[schema.Y_DIM], ds.sizes[schema.X_DIM]
+    ys = slice(max(0, ny // 2 - max_pixels // 2), max(0, ny // 2 - max_pixels // 2) + max_pixels)
+    xs = slice(max(0, nx // 2 - max_pixels // 2), max(0, nx // 2 - max_pixels // 2) + max_pixels)
+    bands = [b for b in schema.BANDS if b in ds]
+    sub = ds[bands].isel({schema.TIME_DIM: idx, schema.Y_DIM: ys, schema.X_DIM: xs})
+    arrays = dask.compute(*[sub[b].data for b in bands])
+    rows = []
+    for b, arr in zip(bands, arrays, strict=True):
+        st = band_stats(arr)
+        row: dict[str, Any] = {"band": b, "valid": 0.0 if st is None else st["share_valid"]}
+        if st is not None:
+            row.update({k: st[k] for k in ("min", "p1", "mean", "p99", "max")})
+            row["outside"] = st["share_outside"]
+        if "kgvsf_missing" in ds[b].attrs:
+            row["note"] = "missing (not observed)"
+        rows.append(row)
+    whole = len(idx) == nt and ys.stop >= ny and xs.stop >= nx
+    what = "all dates and pixels" if whole else (
+        f"{len(idx)} of {nt} dates, {min(ny, max_pixels)} x {min(nx, max_pixels)} central px")
+    return rows, what
