@@ -119,3 +119,20 @@ def test_24_hour_mean_srad_detected_and_converted(tmp_path: Path,
         warnings.simplefilter("error", IngestWarning)
         d3 = daily_drivers(read_station_csv(_csv(tmp_path, frame)), lat=LAT)
     np.testing.assert_allclose(d3["srad"].values, m.srad.values, rtol=1e-5)
+
+
+def test_validation_warns_about_a_24_hour_mean_srad() -> None:
+    """Through the Python API (a cube built by hand): both time bases are in range, so only
+    the comparison with the extraterrestrial radiation tells them apart."""
+    import warnings
+
+    from kgvsf_explore.cube.validate import CubeValidationWarning, validate_dataset
+
+    ds = kx.open_cube(kx.sample_path()).ds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CubeValidationWarning)
+        validate_dataset(ds)  # the daylight mean: no warning
+    bad = ds.assign(srad=ds["srad"] * ds["dayl"] / 86400.0)
+    bad["srad"].attrs = ds["srad"].attrs
+    with pytest.warns(CubeValidationWarning, match="24-hour mean.*86400 / ds\\['dayl'\\]"):
+        validate_dataset(bad)
