@@ -150,6 +150,19 @@ def _latitude(ds: xr.Dataset, lat: float | None) -> xr.DataArray | float:
     return xr.DataArray(la, dims=("y", "x"))
 
 
+def _check_assumed(q: str, da: xr.DataArray) -> None:
+    """Refuse a temperature without units that cannot be degC (Fahrenheit or Kelvin)."""
+    if q not in ("tmax", "tmin"):
+        return
+    mean = float(da.mean(skipna=True))
+    if mean > 45.0:
+        raise IngestError(
+            f"{q} has no units and its mean {mean:.1f} cannot be degC; it looks like "
+            f"{'Kelvin' if mean > 200 else 'Fahrenheit'}: say so in the header ('{q} (degF)', "
+            f"'{q} (K)') or with units={{'{q}': 'degF'}} (kgvsf ingest --units {q}=degF)"
+        )
+
+
 def find_gaps(missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Runs of True in a daily boolean series, as ``(first, last)`` day pairs."""
     runs, start, prev = [], None, None
@@ -229,6 +242,7 @@ def daily_drivers(
         if units is None and str(source).strip().lower() == q and q in schema.DRIVER_UNITS:
             # a column named as the cube names the driver: in the cube's (Daymet) units
             units = assumed[str(q)] = schema.DRIVER_UNITS[str(q)]
+            _check_assumed(str(q), da)
         vals, tag = convert(str(q), da, units, source=source)
         conv[str(q)], tags[str(q)] = vals, tag
     if assumed:
