@@ -159,12 +159,12 @@ def build_cube(
                          bbox=tuple(bbox) if bbox else None, bbox_crs=bbox_crs, sensor=sensor,
                          band_order=band_order, scale=scale, offset=offset,
                          mask_kind=mask_kind, missing_bands=missing_bands)
+    if gate:
+        check_reflectance(ds)
     grid = grid_of(ds)
     times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
     drivers = _weather(Path(weather).expanduser(), grid, units, max_gap, times, krs=krs,
                        srad_mean=srad_mean)
-    if gate:
-        check_reflectance(ds)
     gm = {"grid_mapping": schema.GRID_MAPPING}
     for name in schema.DRIVERS:
         ds[name] = drivers[name]

@@ -1,11 +1,12 @@
 """A folder of GeoTIFF/JP2 images, one date each, into the cube's ``(time, y, x)`` bands.
 
 Each file is one date: single-band files name their band (``..._B04.tif``, ``..._SR_B4.TIF``,
-``..._SCL_20m.tif``, ``..._QA_PIXEL.TIF``); multi-band files name theirs in the GDAL band
-descriptions (``B04``, ``red``, ``SR_B4``, ``SCL``...) or by ``band_order=``. Files of the same
-date are merged (several tiles: the first valid value wins; each tile's SCL/QA_PIXEL
-masks the pixels it covers). Every layer is warped onto one
-:class:`~kgvsf_explore.ingest.grid.Grid` (bilinear for reflectance, nearest for masks).
+``..._SCL_20m.tif``, ``..._QA_PIXEL.TIF``, ``..._sr_band3.tif``, ``..._fmask.tif``); multi-band
+files name theirs in the GDAL band descriptions (``B04``, ``red``, ``SR_B4``, ``SCL``...) or by
+``band_order=``. Files of the same date are merged (several tiles: the first valid value wins;
+each tile's quality layer classifies the pixels it covers, :mod:`~.masks`). Every layer is
+warped onto one :class:`~kgvsf_explore.ingest.grid.Grid` (bilinear for reflectance, nearest for
+masks).
 
 Reading is lazy: :func:`read_images` opens only the files' headers (names, dates, CRS,
 footprints, scaling), so every error about the folder is raised at once, and returns

@@ -22,7 +22,8 @@ float files                                 1        0        assumed already 0-
 
 A file's own ``scale``/``offset`` (GDAL metadata) wins over the table; explicit ``scale=`` and
 ``offset=`` arguments (one number, or per cube band: ``{'B04': 1e-4}``; ``kgvsf ingest --scale
-1e-4`` or ``--scale B04=1e-4``) win over both. The decision is kept per band in
+1e-4`` or ``--scale B04=1e-4``) win over both; a scale without an offset means offset 0, an
+offset alone keeps the rule's scale. The decision is kept per band in
 ``attrs['kgvsf_scaling']`` and printed by ``kgvsf ingest``; a wrong one is caught by the
 plausibility gate (:mod:`~kgvsf_explore.ingest.gate`), which names the fix.
 """
@@ -40,7 +41,7 @@ from .. import schema
 from ._errors import IngestError
 
 __all__ = ["S2_OFFSET_SINCE", "PRODUCTS", "Product", "landsat_collection", "detect_product",
-           "reflectance_scaling", "to_reflectance", "parse_per_band", "per_band"]
+           "reflectance_scaling", "to_reflectance", "parse_per_band", "per_band", "for_band"]
 
 #: First sensing date of Sentinel-2 processing baseline 04.00 (the -1000 DN offset).
 S2_OFFSET_SINCE = pd.Timestamp("2022-01-25")
