@@ -203,7 +203,8 @@ def band_summary(ds: xr.Dataset, *, max_dates: int = 24, max_pixels: int = 1024
         if "kgvsf_missing" in ds[b].attrs:
             row["note"] = "missing (not observed)"
         rows.append(row)
-    whole = len(idx) == nt and ys.stop >= ny and xs.stop >= nx
-    what = "all dates and pixels" if whole else (
-        f"{len(idx)} of {nt} dates, {min(ny, max_pixels)} x {min(nx, max_pixels)} central px")
+    dates = "all dates" if len(idx) == nt else f"{len(idx)} of {nt} dates"
+    pixels = "all pixels" if ys.stop >= ny and xs.stop >= nx else (
+        f"the central {min(ny, max_pixels)} x {min(nx, max_pixels)} px")
+    what = f"{dates}, {pixels}"
     return rows, what
