@@ -63,3 +63,12 @@ def test_whatif_defaults_to_the_scenario_window(tmp_path: Path, capsys) -> None:
     table = pd.read_csv(tmp_path / "w" / "true_effect_by_crop.csv")
     sm = table["sm_scenario"] - table["sm_base"]
     assert (sm.abs() > 1e-4).any()  # a real effect, not the all-zero table of the whole start
+    # a station's July 2012 replayed onto 2022 from the command line
+    days = pd.date_range("2012-07-01", "2012-07-31")
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "tmax": 38.0}).to_csv(
+        tmp_path / "station_2012.csv", index=False)
+    assert main(["whatif", "--cube", str(tmp_path / "c"), "--series",
+                 str(tmp_path / "station_2012.csv"), "--year", "2022"]) == 0
+    printed = capsys.readouterr().out
+    assert "tmax from series 2022-07-01..2022-07-31 (31 days)" in printed
+    assert "true effect from the simulator, 2022-07-01 to 2022-07-31" in printed
