@@ -39,22 +39,54 @@ def _info(args: argparse.Namespace) -> int:
             print("\n".join(f"  {p}" for p in problems))
             return 1
         print(f"every chunk of {args.cube} reads")
-    print(repr(open_cube(args.cube)))
+    cube = open_cube(args.cube)
+    print(repr(cube))
+    from .ingest.cli import print_cube_details
+
+    print_cube_details(cube.ds)
     return 0
 
 
+def _scenario_window(scenario) -> tuple[str | None, str | None]:
+    """The days a scenario changes: its changes' earliest start and latest end (a series
+    replacement's own days when it has no window); None where a change is open-ended."""
+    import pandas as pd
+
+    starts, ends = [], []
+    for c in scenario.changes:
+        days = pd.DatetimeIndex(getattr(c, "days", ()) or ())
+        starts.append(c.start or (str(days.min().date()) if len(days) else None))
+        ends.append(c.end or (str(days.max().date()) if len(days) else None))
+    start = None if not starts or None in starts else min(starts)
+    end = None if not ends or None in ends else max(ends)
+    return start, end
+
+
 def _whatif(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .cube import open_cube
     from .scenario import Scenario
     from .world.whatif import counterfactual, effect_by_crop
 
     cube = open_cube(args.cube)
-    scenario = Scenario.from_json(args.scenario)
+    series = getattr(args, "series", None)
+    if args.scenario is None and series is None:
+        raise ValueError("give --scenario JSON and/or --series CSV (with --year to re-date it)")
+    scenario = Scenario.from_json(args.scenario) if args.scenario else None
+    if series is not None:
+        own = Scenario.from_series(series, year=getattr(args, "year", None))
+        scenario = own if scenario is None else scenario & own
     print(f"scenario: {scenario}")
+    window = _scenario_window(scenario)
+    start, end = args.start or window[0], args.end or window[1]
+    if (start, end) != (args.start, args.end):
+        print(f"window: {start or 'start'} to {end or 'end'} (the scenario's; --start/--end "
+              "to change it)")
     base = cube.ds.load()
     scen = counterfactual(base, scenario)
-    table = effect_by_crop(base, scen, args.start, args.end)
-    print(f"true effect from the simulator, {args.start or 'start'} to {args.end or 'end'}:")
+    table = effect_by_crop(base, scen, start, end)
+    print(f"true effect from the simulator, {start or 'start'} to {end or 'end'}:")
     print(table.to_string())
     weights = getattr(args, "weights", None)
     if weights is not None:
@@ -62,7 +94,9 @@ def _whatif(args: argparse.Namespace) -> int:
         from .weights import load_model
 
         model, sha = load_model(None if weights == "shipped" else weights)
-        start = args.start or str(base.time.values[0])[:10]
+        if start is None:  # an open-ended scenario: from the middle of the cube's images
+            times = pd.DatetimeIndex(base.time.values)
+            start = str(times[len(times) // 2].date())
         print(f"\nKG-VSF forecast from {start} (weights {sha[:12]}) vs the simulator, "
               "mean NDVI change per crop:")
         vs = forecast_vs_truth(model, base, scen, scenario, start)
@@ -271,9 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("whatif", help="the simulator's true effect of a scenario on a sample cube")
     p.add_argument("--cube", required=True)
-    p.add_argument("--scenario", required=True, help="scenario JSON file")
-    p.add_argument("--start", help="first date of the summary window")
-    p.add_argument("--end", help="last date of the summary window")
+    p.add_argument("--scenario", help="scenario JSON file")
+    p.add_argument("--series", help="a station CSV (date + driver columns in cube units) whose "
+                                    "days replace the cube's drivers (Scenario.from_series)")
+    p.add_argument("--year", type=int,
+                   help="re-date --series onto this year by month and day (its first year)")
+    p.add_argument("--start", help="first date of the summary window (default: the "
+                                   "scenario's first changed day)")
+    p.add_argument("--end", help="last date of the summary window (default: the scenario's "
+                                 "last changed day)")
     p.add_argument("--out", help="folder for the CSV table and PNG figure")
     p.add_argument("--weights", help="also forecast with these weights ('shipped' for ours)")
     p.set_defaults(func=_whatif)

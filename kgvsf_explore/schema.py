@@ -79,6 +79,22 @@ SOIL_MOISTURE_UNITS = "m3/m3"
 #: Per image date and pixel: True where a cloud hides the surface (bands are NaN there).
 CLOUD_MASK = "cloud_mask"
 
+#: Optional, per image date and pixel: what the product's quality layer said of the pixel, as
+#: Fmask class codes (an ingested cube has it; older cubes and simulated worlds do not). Cloud
+#: and shadow also set ``cloud_mask``; shadow, snow, cloud and no data are NaN in the bands.
+SURFACE_FLAG = "surface_flag"
+
+#: Classes of ``surface_flag`` (code -> name), stored as CF ``flag_values``/``flag_meanings``.
+SURFACE_CLASSES: dict[int, str] = {
+    0: "clear",
+    1: "water",
+    2: "cloud_shadow",
+    3: "snow",
+    4: "cloud",
+    254: "unclassified",
+    255: "no_data",
+}
+
 #: Static layers on ``(y, x)``; each carries its legend as CF ``flag_values``/``flag_meanings``.
 CROP_TYPE = "crop_type"
 FIELD_ID = "field_id"

@@ -202,8 +202,10 @@ def test_cli_units_and_class_map(s2: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "c.zarr"
     args = ["ingest", "--images", str(s2), "--weather", str(tmp_path / "w.csv"), "--out",
             str(out), "--fields", str(tmp_path / "f.geojson")]
-    assert main(args) == 2
-    assert "no units for 'tmax'" in capsys.readouterr().err
+    assert main(args) == 2  # tmax named as the cube names it, but 77 degC?
+    assert "tmax has no units and its mean 77.0 cannot be degC" in capsys.readouterr().err
+    assert main([*args, "--units", "tmax=degF,tmin=degF"]) == 2
+    assert "no units for 'rain'" in capsys.readouterr().err
     args += ["--units", "tmax=degF,tmin=degF,rain=in,srad=MJ/m2,vp=kPa"]
     assert main(args) == 2
     assert "unknown crop class name(s) ['beans']" in capsys.readouterr().err

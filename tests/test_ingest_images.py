@@ -52,8 +52,9 @@ def test_sentinel2_folder(tmp_path: Path) -> None:
     assert missing_bands(ds) == []
     require_bands(ds)
     scal = json.loads(ds.attrs["kgvsf_scaling"])
-    assert scal["x0.0001 -0.1 (Sentinel-2 processing baseline 4.00)"] == list(schema.BANDS)
-    assert scal["x0.0001 +0 (Sentinel-2 processing baseline 3.00)"] == list(schema.BANDS)
+    new = "x0.0001 -0.1 (Sentinel-2 L2A, baseline >= 04.00: processing baseline 04.00)"
+    old = "x0.0001 +0 (Sentinel-2 L2A, baseline < 04.00: processing baseline 03.00)"
+    assert scal[new] == scal[old] == list(schema.BANDS)
 
 
 def test_landsat_subset_gets_red_edge_interpolated(tmp_path: Path) -> None:

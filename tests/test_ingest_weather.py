@@ -82,7 +82,8 @@ def test_daily_station_csv(tmp_path: Path) -> None:
 def test_units_mapping_overrides_and_missing_units(tmp_path: Path) -> None:
     f = _daily_frame().rename(columns={"tmax (K)": "tmax", "tmin (K)": "tmin"})
     path = _csv(tmp_path, f)
-    with pytest.raises(IngestError, match="no units for 'tmax'"):
+    # named as the cube names them, so taken in degC, but 303 cannot be degC
+    with pytest.raises(IngestError, match="tmax has no units.*looks like Kelvin"):
         daily_drivers(read_station_csv(path), lat=42.0)
     d = daily_drivers(read_station_csv(path, units={"tmax": "K", "tmin": "K"}), lat=42.0)
     np.testing.assert_allclose(d["tmin"].values, 15.0, atol=1e-4)
@@ -146,8 +147,9 @@ def test_short_gaps_filled_long_refused(tmp_path: Path) -> None:
 
 
 def test_missing_variable_named(tmp_path: Path) -> None:
-    f = _daily_frame().drop(columns="srad (MJ/m2)")
-    with pytest.raises(IngestError, match=r"lacks \['srad'\]"):
+    """prcp and the temperatures are needed (srad and vp are estimated when absent)."""
+    f = _daily_frame().drop(columns=[c for c in _daily_frame().columns if "prcp" in c])
+    with pytest.raises(IngestError, match=r"lacks \['prcp'\].*srad and vp are estimated"):
         daily_drivers(read_station_csv(_csv(tmp_path, f)), lat=42.0)
 
 

@@ -178,7 +178,10 @@ def validate_dataset(ds: xr.Dataset, *, require_truth: bool = False) -> None:
     * units, by the ``units`` attribute and by the values of a small sample (Kelvin, metres of
       rain, J/m2 radiation, kPa vapour pressure, hours of day length, scaled-integer bands...);
     * a projected CRS in ``spatial_ref.attrs['crs_wkt']`` or ``ds.attrs['crs']``;
-    * bands that are entirely NaN.
+    * bands that are entirely NaN;
+    * a ``srad`` that looks like a 24-hour mean rather than the daylight mean (a
+      :class:`CubeValidationWarning`: both are in range; see
+      :func:`kgvsf_explore.ingest.estimate.srad_time_base`).
 
     A cube may lack bands (a sensor without a red edge): a band listed in
     ``ds.attrs["kgvsf_missing_bands"]`` (a JSON list, as ``kgvsf ingest --missing-bands nan``
@@ -213,6 +216,8 @@ def validate_dataset(ds: xr.Dataset, *, require_truth: bool = False) -> None:
     _check_crs(ds, p)
     _check_units_attrs(ds, p)
     _check_values(ds, p, dims_ok, axes_ok)
+    if dims_ok.get("srad") and dims_ok.get("dayl") and axes_ok.get(schema.DAY_DIM, True):
+        _check_srad_time_base(ds)
     p.raise_if_any()
 
 
@@ -659,6 +664,57 @@ def _check_values(
                     f"values down to {st[0]:.3g}; reflectance must be in about 0-1: "
                     "check the offset/scale",
                 )
+
+
+def _latitude(ds: xr.Dataset) -> float | None:
+    """Latitude of the cube's centre: ``attrs['latitude']``, else from its CRS and x/y."""
+    if "latitude" in ds.attrs:
+        return float(ds.attrs["latitude"])
+    text, _ = crs_text(ds)
+    if not text or schema.Y_DIM not in ds.coords or schema.X_DIM not in ds.coords:
+        return None
+    from pyproj import CRS, Transformer
+
+    y, x = ds[schema.Y_DIM].values, ds[schema.X_DIM].values
+    if not (y.size and x.size):
+        return None
+    try:
+        tr = Transformer.from_crs(CRS.from_user_input(text), "EPSG:4326", always_xy=True)
+        _, lat = tr.transform(float(x.mean()), float(y.mean()))
+    except Exception:  # an unusable CRS is reported by _check_crs
+        return None
+    return float(lat) if np.isfinite(lat) else None
+
+
+def _check_srad_time_base(ds: xr.Dataset) -> None:
+    """Warn when srad looks like a 24-hour mean flux instead of the daylight mean."""
+    from ..ingest.estimate import extraterrestrial_mj, srad_time_base
+
+    lat = _latitude(ds)
+    if lat is None:
+        return
+
+    def series(name: str) -> np.ndarray:
+        da = ds[name]
+        return np.asarray(da.isel({d: 0 for d in da.dims if d != schema.DAY_DIM}).values,
+                          dtype=float)
+
+    try:
+        days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
+    except (TypeError, ValueError):
+        return
+    ra = extraterrestrial_mj(lat, days.day_of_year.to_numpy())
+    base, ratios = srad_time_base(series("srad"), series("dayl"), ra)
+    if base == "24h":
+        warnings.warn(
+            f"srad looks like a 24-hour mean flux, not the daylight mean the cube expects: "
+            f"its clear days reach {ratios['p95_daylight']:.2f} Ra as a daylight mean but "
+            f"{ratios['p95_24h']:.2f} Ra as a 24-hour mean (clear sky is about 0.75 Ra, "
+            "FAO-56 eq. 37). Convert it: ds['srad'] = ds['srad'] * 86400 / ds['dayl'] "
+            "(kgvsf ingest does it for a station file; --srad-mean says which it is)",
+            CubeValidationWarning,
+            stacklevel=3,
+        )
 
 
 def _check_driver_values(name: str, v: np.ndarray, p: _Problems) -> None:

@@ -165,6 +165,11 @@ def _persistence(s: Sample, like: np.ndarray) -> np.ndarray:
     return persist
 
 
+#: Fewest distinct (forecast date, target date) pairs below which a held-out skill is warned
+#: about: with fewer, the cases are mostly tiles of the same few dates, not independent.
+MIN_DATE_PAIRS = 10
+
+
 def heldout_skill(
     model: KGVSF,
     cube: Cube,
@@ -174,6 +179,7 @@ def heldout_skill(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    min_date_pairs: int = MIN_DATE_PAIRS,
 ) -> dict[str, Any]:
     """Forecast MSE of the model against persistence on the dates training held out.
 
@@ -183,12 +189,19 @@ def heldout_skill(
     ``cube`` on dates it never saw. Real cubes have no cloud-free truth: forecasts are scored
     on the valid pixels of the observed target. Needs no other year (no climatology).
 
+    The cases are (tile, forecast date, horizon) triples, so many cases can share few dates:
+    the result says how many image dates the period has (``dates``), how many distinct
+    forecast dates and (forecast, target) date pairs the scored cases used, and the cases and
+    date pairs of each horizon bin; with fewer than ``min_date_pairs`` pairs overall it warns
+    and says so under ``"warning"``.
+
     Returns
     -------
     dict
-        ``{"period": [first, last], "cases": n, "model_mse": ..., "persistence_mse": ...,
-        "skill_vs_persistence": 1 - model / persistence}``, and the same per horizon bin
-        under ``"by_horizon"``.
+        ``{"period": [first, last], "dates": n, "forecast_dates": n, "date_pairs": n,
+        "cases": n, "model_mse": ..., "persistence_mse": ...,
+        "skill_vs_persistence": 1 - model / persistence, "warning": str or None}``, and per
+        horizon bin under ``"by_horizon"``: ``cases``, ``date_pairs`` and the skill.
     """
     from ..training.data import split_years
 
@@ -203,21 +216,36 @@ def heldout_skill(
         ok &= np.isfinite(persist).all(0)
         if ok.sum() < 10:
             continue
-        rows.append({"k": s.k, "model": float(np.mean((pred[:, ok] - truth[:, ok]) ** 2)),
+        rows.append({"k": s.k, "t": pd.Timestamp(s.t),
+                     "model": float(np.mean((pred[:, ok] - truth[:, ok]) ** 2)),
                      "persistence": float(np.mean((persist[:, ok] - truth[:, ok]) ** 2))})
     if not rows:
         raise ValueError("no held-out case had enough valid pixels to score")
     df = pd.DataFrame(rows)
     df["horizon"] = pd.cut(df["k"], list(HORIZON_EDGES))
+    df["pair"] = list(zip(df["t"], df["k"], strict=True))
     by = df.groupby("horizon", observed=True)[["model", "persistence"]].mean()
     times = test.times
+    pairs = int(df["pair"].nunique())
+    warning = None
+    if pairs < min_date_pairs:
+        warning = (f"the held-out skill rests on {pairs} (forecast date, target date) pair(s) "
+                   f"of {df['t'].nunique()} forecast date(s) ({len(df)} cases are tiles of "
+                   f"those dates), fewer than {min_date_pairs}: it says little; hold out a "
+                   "longer period (val_year=..., a cube with more dates) before trusting it")
+        warnings.warn(warning, stacklevel=2)
     return {
         "period": [str(times[0].date()), str(times[-1].date())],
+        "dates": len(times),
+        "forecast_dates": int(df["t"].nunique()),
+        "date_pairs": pairs,
+        "warning": warning,
         "cases": len(df),
         "model_mse": float(df["model"].mean()),
         "persistence_mse": float(df["persistence"].mean()),
         "skill_vs_persistence": float(1 - df["model"].mean() / df["persistence"].mean()),
         "by_horizon": {str(h): {"cases": int((df["horizon"] == h).sum()),
+                                "date_pairs": int(df.loc[df["horizon"] == h, "pair"].nunique()),
                                 "skill_vs_persistence": float(1 - r.model / r.persistence)}
                        for h, r in by.iterrows()},
     }

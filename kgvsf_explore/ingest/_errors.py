@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from ..errors import KGVSFError
 
-__all__ = ["IngestError"]
+__all__ = ["IngestError", "IngestWarning"]
 
 
 class IngestError(KGVSFError, ValueError):
     """User files cannot be turned into a cube; the message says why and what to do."""
+
+
+class IngestWarning(UserWarning):
+    """The ingest estimated, converted or assumed something the user should know about."""

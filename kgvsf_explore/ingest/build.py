@@ -26,7 +26,9 @@ import xarray as xr
 from .. import schema
 from .._atomic import replace_dir
 from ._errors import IngestError
+from .estimate import KRS_INTERIOR
 from .fields import rasterise_fields
+from .gate import check_reflectance
 from .grid import Grid
 from .images import read_images
 from .regrid import to_met_grid
@@ -51,16 +53,16 @@ def grid_of(ds: xr.Dataset) -> Grid:
 
 
 def _weather(path: Path, grid: Grid, units: Mapping[str, str] | None, max_gap: int,
-             times: pd.DatetimeIndex) -> xr.Dataset:
+             times: pd.DatetimeIndex, **how: Any) -> xr.Dataset:
     if not path.exists():
         raise IngestError(f"weather file {path} does not exist")
     if path.suffix.lower() in (".csv", ".txt"):
         raw = read_station_csv(path, units=units)
         _, lat = grid.centre_lonlat()
-        drivers = daily_drivers(raw, lat=lat, max_gap=max_gap)
+        drivers = daily_drivers(raw, lat=lat, max_gap=max_gap, **how)
     else:
         raw = read_gridded(path, units=units)
-        drivers = to_met_grid(daily_drivers(raw, max_gap=max_gap), grid)
+        drivers = to_met_grid(daily_drivers(raw, max_gap=max_gap, **how), grid)
     day = pd.DatetimeIndex(drivers["day"].values)
     out = times[(times < day[0]) | (times > day[-1])]
     if len(out):
@@ -82,12 +84,18 @@ def build_cube(
     bbox_crs: str | None = None,
     sensor: str | None = None,
     band_order: Sequence[str] | None = None,
+    scale: float | Mapping[str, float] | None = None,
+    offset: float | Mapping[str, float] | None = None,
+    mask_kind: str | None = None,
     units: Mapping[str, str] | None = None,
     max_gap: int = MAX_GAP_DAYS,
+    krs: float = KRS_INTERIOR,
+    srad_mean: str | None = None,
     missing_bands: str = "nan",
     class_column: str | None = None,
     class_map: Mapping[str, str | int] | None = None,
     validate: bool = True,
+    gate: bool = True,
 ):
     """Build a cube from a user's files.
 
@@ -103,14 +111,27 @@ def build_cube(
         Optional field polygons (GeoParquet, GeoPackage, Shapefile, GeoJSON).
     crs, resolution, bbox, bbox_crs, sensor, band_order, missing_bands
         See :func:`~.images.read_images`.
+    scale, offset
+        Reflectance scaling instead of the product rules: one number, or per cube band
+        (``{'B04': 1e-4}``); see :mod:`~kgvsf_explore.ingest.scaling`.
+    mask_kind
+        How to read the quality layers (``'fmask'``, ``'qa_pixel'``, ``'pixel_qa'``,
+        ``'scl'``, ``'cloud_prob'``); default from the file names.
     units
         Units of weather variables the file does not state, e.g. ``{'tmax': 'K'}``.
     max_gap
         Longest gap of weather days filled by interpolation.
+    krs, srad_mean
+        Hargreaves' coefficient of an estimated srad (0.16 interior, 0.19 coastal) and the
+        time base of a daily srad flux (None: detected); see
+        :func:`~.weather.daily_drivers`.
     class_column, class_map
         See :func:`~.fields.rasterise_fields`.
     validate
         Validate with :func:`kgvsf_explore.validate_dataset` (bands listed as missing pass).
+    gate
+        Run the plausibility gate on the reflectance (:mod:`~kgvsf_explore.ingest.gate`;
+        reads a sample of the image chunks).
 
     Returns
     -------
@@ -132,14 +153,18 @@ def build_cube(
         from .stac import read_items
 
         ds = read_items(images, crs=crs, resolution=resolution, bbox=bbox, bbox_crs=bbox_crs,
-                        missing_bands=missing_bands)
+                        scale=scale, offset=offset, missing_bands=missing_bands)
     else:
         ds = read_images(images, crs=crs, resolution=resolution,
                          bbox=tuple(bbox) if bbox else None, bbox_crs=bbox_crs, sensor=sensor,
-                         band_order=band_order, missing_bands=missing_bands)
+                         band_order=band_order, scale=scale, offset=offset,
+                         mask_kind=mask_kind, missing_bands=missing_bands)
+    if gate:
+        check_reflectance(ds)
     grid = grid_of(ds)
     times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
-    drivers = _weather(Path(weather).expanduser(), grid, units, max_gap, times)
+    drivers = _weather(Path(weather).expanduser(), grid, units, max_gap, times, krs=krs,
+                       srad_mean=srad_mean)
     gm = {"grid_mapping": schema.GRID_MAPPING}
     for name in schema.DRIVERS:
         ds[name] = drivers[name]

@@ -1,11 +1,12 @@
 """A folder of GeoTIFF/JP2 images, one date each, into the cube's ``(time, y, x)`` bands.
 
 Each file is one date: single-band files name their band (``..._B04.tif``, ``..._SR_B4.TIF``,
-``..._SCL_20m.tif``, ``..._QA_PIXEL.TIF``); multi-band files name theirs in the GDAL band
-descriptions (``B04``, ``red``, ``SR_B4``, ``SCL``...) or by ``band_order=``. Files of the same
-date are merged (several tiles: the first valid value wins; each tile's SCL/QA_PIXEL
-masks the pixels it covers). Every layer is warped onto one
-:class:`~kgvsf_explore.ingest.grid.Grid` (bilinear for reflectance, nearest for masks).
+``..._SCL_20m.tif``, ``..._QA_PIXEL.TIF``, ``..._sr_band3.tif``, ``..._fmask.tif``); multi-band
+files name theirs in the GDAL band descriptions (``B04``, ``red``, ``SR_B4``, ``SCL``...) or by
+``band_order=``. Files of the same date are merged (several tiles: the first valid value wins;
+each tile's quality layer classifies the pixels it covers, :mod:`~.masks`). Every layer is
+warped onto one :class:`~kgvsf_explore.ingest.grid.Grid` (bilinear for reflectance, nearest for
+masks).
 
 Reading is lazy: :func:`read_images` opens only the files' headers (names, dates, CRS,
 footprints, scaling), so every error about the folder is raised at once, and returns
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,7 +35,16 @@ from affine import Affine
 from .. import schema
 from ._errors import IngestError
 from .grid import Footprint, Grid, bounds_in, target_grid, tile_edges
-from .masks import masks_from
+from .masks import (
+    CLOUDY,
+    HIDDEN,
+    MASK_FILL,
+    MASK_KINDS,
+    NO_DATA,
+    UNCLASSIFIED,
+    classes_from,
+    merge_classes,
+)
 from .names import (
     MASK_NAMES,
     band_from_name,
@@ -42,7 +53,7 @@ from .names import (
     date_from_tags,
     sensor_from_name,
 )
-from .scaling import reflectance_scaling, to_reflectance
+from .scaling import ScaleArg, for_band, per_band, reflectance_scaling, to_reflectance
 
 __all__ = ["ImageFile", "scan_images", "read_images", "crs_variable", "IMAGE_SUFFIXES", "TILE"]
 
@@ -56,8 +67,8 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 #: without reading the whole date.
 TILE = 512
 
-#: Value of a mask layer where the file has no data (its footprint ends): SCL 0, QA_PIXEL fill.
-_MASK_FILL = {"scl": 0, "qa_pixel": 1}
+#: Value of a mask layer where the file has no data (its footprint ends), per mask kind.
+_MASK_FILL = MASK_FILL
 
 #: Bands the ingest can derive when the sensor lacks them: the red edge B05 (705 nm) by linear
 #: interpolation in wavelength between red B04 (665 nm) and NIR B08 (842 nm).
@@ -71,18 +82,26 @@ class ImageFile:
     path: Path
     date: pd.Timestamp
     sensor: str | None
-    layers: dict[str, int] = field(default_factory=dict)  # cube band or 'scl'/'qa_pixel' -> idx
+    layers: dict[str, int] = field(default_factory=dict)  # cube band or mask kind -> index
     tags: dict[str, str] = field(default_factory=dict)  # metadata beside the file's (STAC)
     scale_offset: tuple[float, float] | None = None  # e.g. STAC raster:bands, wins over rules
 
 
-def _layer_of(token: str, sensor: str | None) -> str | None:
-    """Cube band, ``'scl'`` or ``'qa_pixel'`` of a band token; None when the cube has no use."""
+def _layer_of(token: str, sensor: str | None, mask_kind: str | None = None,
+              name: str = "") -> str | None:
+    """Cube band or mask kind (:data:`~.masks.MASK_KINDS`) of a band token; None when the cube
+    has no use for it. ``mask_kind`` overrides the kind of every quality layer."""
     low = token.lower()
     if low in MASK_NAMES:
-        return MASK_NAMES[low]
-    if low == "qa_pixel":
-        return "qa_pixel"
+        kind = mask_kind or MASK_NAMES[low]
+        if kind == "mask":
+            raise IngestError(
+                f"{name or token!r} is a quality layer ({token!r}) whose name does not say how "
+                "to read it; pass mask_kind= one of "
+                f"{', '.join(MASK_KINDS)} (kgvsf ingest --mask-kind ...): 'fmask' for class "
+                "codes 0 clear, 1 water, 2 shadow, 3 snow, 4 cloud, 255 fill"
+            )
+        return kind
     return cube_band(token, sensor)
 
 
@@ -115,7 +134,8 @@ def _opened(path: Path) -> Iterator[Any]:
         yield src
 
 
-def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None) -> ImageFile:
+def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None,
+              mask_kind: str | None = None) -> ImageFile:
     name = path.name
     with _opened(path) as src:
         tags = src.tags()
@@ -137,7 +157,7 @@ def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None) 
                     "(..._B04.tif, ..._SR_B4.TIF, ..._red.tif, ..._SCL.tif) or set its GDAL "
                     "band description"
                 )
-            layer = _layer_of(token, sens)
+            layer = _layer_of(token, sens, mask_kind, name)
             if layer:
                 item.layers[layer] = 1
             return item
@@ -150,10 +170,26 @@ def _describe(path: Path, sensor: str | None, band_order: Sequence[str] | None) 
                 "(kgvsf ingest --band-order B02,B03,...), one name per band"
             )
         for i, token in enumerate(tokens, start=1):
-            layer = _layer_of(str(token), sens)
+            layer = _layer_of(str(token), sens, mask_kind, name)
             if layer and layer not in item.layers:
                 item.layers[layer] = i
     return item
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every file under ``folder``, following symbolic links to files and folders (a folder
+    reached twice, e.g. by a link cycle, is walked once)."""
+    seen: set[str] = set()
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        out += [Path(root) / f for f in files]
+    return out
 
 
 def scan_images(
@@ -161,14 +197,16 @@ def scan_images(
     *,
     sensor: str | None = None,
     band_order: Sequence[str] | None = None,
+    mask_kind: str | None = None,
 ) -> list[ImageFile]:
     """List the image files of ``folder`` with their dates and layers (reads headers only).
 
     Parameters
     ----------
     folder
-        Searched recursively for ``.tif``, ``.tiff``, ``.jp2`` and ``.vrt`` files.
-    sensor, band_order
+        Searched recursively for ``.tif``, ``.tiff``, ``.jp2`` and ``.vrt`` files; symbolic
+        links to files and folders are followed.
+    sensor, band_order, mask_kind
         See :func:`read_images`.
 
     Returns
@@ -185,13 +223,16 @@ def scan_images(
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise IngestError(f"image folder {folder} does not exist; pass a folder of GeoTIFFs")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if mask_kind is not None and mask_kind not in MASK_KINDS:
+        raise IngestError(f"mask_kind must be one of {', '.join(MASK_KINDS)}, got {mask_kind!r}")
+    paths = sorted(p for p in _walk(folder) if p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.is_file())
     if not paths:
         raise IngestError(
             f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)} files); put one "
             "GeoTIFF per date and band (or one multi-band GeoTIFF per date) there"
         )
-    files = [_describe(p, sensor, band_order) for p in paths]
+    files = [_describe(p, sensor, band_order, mask_kind) for p in paths]
     used = [f for f in files if f.layers]
     if not used:
         raise IngestError(
@@ -208,7 +249,7 @@ class _Layer:
 
     path: Path
     index: int  # 1-based band of the file
-    kind: str  # 'refl', 'scl' or 'qa_pixel'
+    kind: str  # 'refl' or a mask kind (:data:`~.masks.MASK_KINDS`)
     scale: float = 1.0
     offset: float = 0.0
     #: footprint in the grid's CRS, padded by a few pixels (tiles outside it are not read)
@@ -230,7 +271,15 @@ class _Header:
     scaling: dict[str, tuple[float, float, str]]  # cube band -> (scale, offset, why)
 
 
-def _header(f: ImageFile, scale: float | None, offset: float | None) -> _Header:
+def _offset_for(scale: ScaleArg, offset: ScaleArg, band: str) -> float | None:
+    """The offset given for ``band``; one offset beside per-band scales goes with those bands
+    only."""
+    if isinstance(scale, Mapping) and not isinstance(offset, Mapping) and band not in scale:
+        return None
+    return for_band(offset, band)
+
+
+def _header(f: ImageFile, scale: ScaleArg, offset: ScaleArg) -> _Header:
     from pyproj import CRS
 
     with _opened(f.path) as src:
@@ -249,8 +298,9 @@ def _header(f: ImageFile, scale: float | None, offset: float | None) -> _Header:
             sc, off, why = reflectance_scaling(
                 sensor=f.sensor, name=f.path.name, tags={**src.tags(), **f.tags},
                 date=f.date, dtype=np.dtype(src.dtypes[idx - 1]), file_scale=fs,
-                file_offset=fo, scale=scale, offset=offset)
-            if f.scale_offset is not None and scale is None and offset is None:
+                file_offset=fo, scale=for_band(scale, layer), offset=_offset_for(
+                    scale, offset, layer))
+            if f.scale_offset is not None and not why.startswith("explicit"):
                 why = "STAC raster:bands"
             scaling[layer] = (sc, off, why)
         return _Header(fp, (src.height, src.width), scaling)
@@ -397,34 +447,30 @@ def _merged(layers: Sequence[_Layer], grid: Grid) -> np.ndarray:
     return out
 
 
-def _masks(layers: Sequence[_Layer] | None, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(cloud, hide)`` of one date and tile from its SCL / QA_PIXEL layers (None: none).
+def _classes(layers: Sequence[_Layer] | None, grid: Grid) -> np.ndarray | None:
+    """Surface classes (:mod:`~.masks`) of one date and tile from its quality layers (None:
+    the date has none).
 
-    A pixel is cloudy when a layer that has data there says so, no data when one of them says
-    so or none has data there; a layer's fill value (outside its footprint: another tile
-    of the date) says nothing. With one layer that is its masks, as they are.
+    Each layer is decoded by its kind; where several have data the cloudier class wins; a
+    layer's fill value (outside its footprint: another tile of the date) says nothing, and a
+    pixel no layer has data for is no data.
     """
     if layers is None:
         return None
-    shape = (grid.height, grid.width)
-    cloud = np.zeros(shape, dtype=bool)
-    nodata = np.zeros(shape, dtype=bool)
-    seen = np.zeros(shape, dtype=bool)
+    out = np.full((grid.height, grid.width), UNCLASSIFIED, dtype=np.uint8)
     for lay in layers:
         arr = _read_tile(lay, grid)
-        c, nd = masks_from(lay.kind, arr)
         here = arr != _MASK_FILL[lay.kind]
-        cloud |= c & here
-        nodata |= nd & ~c & here
-        seen |= here
-    nodata |= ~seen
-    return cloud, cloud | nodata
+        out = merge_classes(out, classes_from(lay.kind, arr), here)
+    out[out == UNCLASSIFIED] = NO_DATA
+    return out
 
 
-def _hidden(values: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """``values`` with NaN where cloudy or no data, as a ``(1, h, w)`` float32 chunk."""
-    if masks is not None:
-        values = np.where(masks[1], np.nan, values)
+def _hidden(values: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    """``values`` with NaN where the classes hide the surface, as a ``(1, h, w)`` float32
+    chunk."""
+    if classes is not None:
+        values = np.where(np.isin(classes, HIDDEN), np.nan, values)
     return values.astype(np.float32, copy=False)[None]
 
 
@@ -432,19 +478,27 @@ def _band_chunk(grid: Grid, layers: Sequence[_Layer], masks: Sequence[_Layer] | 
                 ) -> np.ndarray:
     """One ``(1, h, w)`` chunk of a band: its files of the date on the tile, scaled, merged
     and hidden where the date's cloud layers say so."""
-    return _hidden(_merged(layers, grid), _masks(masks, grid))
+    return _hidden(_merged(layers, grid), _classes(masks, grid))
 
 
 def _derived_chunk(grid: Grid, lo: Sequence[_Layer], hi: Sequence[_Layer],
                    masks: Sequence[_Layer] | None, w: float) -> np.ndarray:
     """One chunk of a band interpolated in wavelength: ``(1 - w) * lo + w * hi``, hidden."""
-    return _hidden((1 - w) * _merged(lo, grid) + w * _merged(hi, grid), _masks(masks, grid))
+    return _hidden((1 - w) * _merged(lo, grid) + w * _merged(hi, grid), _classes(masks, grid))
 
 
 def _cloud_chunk(grid: Grid, masks: Sequence[_Layer] | None) -> np.ndarray:
     """One ``(1, h, w)`` chunk of ``cloud_mask`` (all false for a date without cloud layer)."""
-    m = _masks(masks, grid)
-    return (m[0] if m is not None else np.zeros((grid.height, grid.width), bool))[None]
+    c = _classes(masks, grid)
+    return (np.isin(c, CLOUDY) if c is not None
+            else np.zeros((grid.height, grid.width), bool))[None]
+
+
+def _flag_chunk(grid: Grid, masks: Sequence[_Layer] | None) -> np.ndarray:
+    """One ``(1, h, w)`` chunk of ``surface_flag`` (unclassified for a date without layer)."""
+    c = _classes(masks, grid)
+    return (c if c is not None
+            else np.full((grid.height, grid.width), UNCLASSIFIED, np.uint8))[None]
 
 
 def crs_variable(grid: Grid) -> xr.DataArray:
@@ -465,8 +519,9 @@ def read_images(
     bbox_crs: str | None = None,
     sensor: str | None = None,
     band_order: Sequence[str] | None = None,
-    scale: float | None = None,
-    offset: float | None = None,
+    scale: ScaleArg = None,
+    offset: ScaleArg = None,
+    mask_kind: str | None = None,
     missing_bands: str = "nan",
     tile: int = TILE,
 ) -> xr.Dataset:
@@ -501,7 +556,13 @@ def read_images(
     band_order
         Band names of multi-band files without GDAL band descriptions.
     scale, offset
-        Override the reflectance scaling of :mod:`~kgvsf_explore.ingest.scaling`.
+        Override the reflectance scaling of :mod:`~kgvsf_explore.ingest.scaling`: one number
+        for every band, or a mapping by cube band (``{'B04': 1e-4}``; bands not in it keep
+        the rules). A scale without an offset means offset 0.
+    mask_kind
+        How to read the quality layers (:data:`~.masks.MASK_KINDS`: ``'fmask'``,
+        ``'qa_pixel'``, ``'pixel_qa'``, ``'scl'``, ``'cloud_prob'``); default: from each
+        file's name.
     missing_bands
         ``'nan'`` (default): bands the files lack are stored all-NaN and listed in
         ``attrs['kgvsf_missing_bands']``; the cube validates and the model takes them as not
@@ -515,8 +576,10 @@ def read_images(
     Returns
     -------
     xarray.Dataset
-        Dask-backed bands float32 0-1 with NaN where cloudy or no data, ``cloud_mask`` bool,
-        provenance in ``attrs`` (``kgvsf_sources``, ``kgvsf_scaling``,
+        Dask-backed bands float32 0-1 with NaN where cloudy, shadowed, snowy or no data,
+        ``cloud_mask`` bool, ``surface_flag`` (the quality layers' classes, see
+        :mod:`~kgvsf_explore.ingest.masks`), provenance in ``attrs`` (``kgvsf_sources``,
+        ``kgvsf_scaling``, ``kgvsf_band_rules``, ``kgvsf_mask_kinds``,
         ``kgvsf_missing_bands``...). Nothing is read until ``.compute()``, ``.values`` or
         a write; a file that turns out unreadable then raises :class:`IngestError` naming it.
 
@@ -528,8 +591,9 @@ def read_images(
     import dask.array as da
     from dask.base import tokenize
 
-    files = scan_images(source, sensor=sensor, band_order=band_order) if not isinstance(
-        source, list) else source
+    files = scan_images(source, sensor=sensor, band_order=band_order,
+                        mask_kind=mask_kind) if not isinstance(source, list) else source
+    scale, offset = per_band(scale, "scale"), per_band(offset, "offset")
     heads = [_header(f, scale, offset) for f in files]
     grid = target_grid([h.footprint for h in heads], crs=crs, resolution=resolution,
                        bbox=bbox, bbox_crs=bbox_crs)
@@ -542,6 +606,8 @@ def read_images(
     band_layers: dict[str, list[list[_Layer]]] = {}
     mask_layers: list[list[_Layer]] = [[] for _ in dates]
     scalings: dict[str, set[str]] = {}
+    # per band and rule: the dates and files it scaled (the plausibility gate checks each)
+    rules: dict[str, dict[str, dict[str, Any]]] = {}
     for f, head in zip(files, heads, strict=True):
         t = dates.index(f.date)
         box = _padded_bounds(head, grid)
@@ -551,7 +617,13 @@ def read_images(
                 mask_layers[t].append(_Layer(f.path, idx, layer, bounds=box, same_crs=same))
                 continue
             sc, off, why = head.scaling[layer]
-            scalings.setdefault(f"x{sc:g} {off:+g} ({why})", set()).add(layer)
+            text = f"x{sc:g} {off:+g} ({why})"
+            scalings.setdefault(text, set()).add(layer)
+            rule = rules.setdefault(layer, {}).setdefault(text, {
+                "scale": sc, "offset": off, "why": why, "sensor": f.sensor, "dates": set(),
+                "files": []})
+            rule["dates"].add(t)
+            rule["files"].append(f.path.name)
             per_date = band_layers.setdefault(layer, [[] for _ in dates])
             per_date[t].append(_Layer(f.path, idx, "refl", sc, off, box, same))
     if not any(lay.covers(grid.bounds) for per_date in band_layers.values()
@@ -587,7 +659,8 @@ def read_images(
     # for every date until the last variable is written)
     tok = tokenize([(str(f.path), *_stat(f.path)) for f in files], band_layers, mask_layers,
                    grid.crs.to_wkt(), tuple(grid.transform), shape, tile, sorted(derived))
-    names = {v: f"{v}-kgvsf-ingest-{tok}" for v in (*found, *derived, schema.CLOUD_MASK)}
+    names = {v: f"{v}-kgvsf-ingest-{tok}" for v in (*found, *derived, schema.CLOUD_MASK,
+                                                     schema.SURFACE_FLAG)}
     dsks: dict[str, dict[tuple, Any]] = {v: {} for v in names}
     for t in range(nt):
         for iy, rr in enumerate(rows):
@@ -600,6 +673,8 @@ def read_images(
                         for b in found}
                 dsks[schema.CLOUD_MASK][(names[schema.CLOUD_MASK], t, iy, ix)] = (
                     partial(_cloud_chunk, sub, masks),)
+                dsks[schema.SURFACE_FLAG][(names[schema.SURFACE_FLAG], t, iy, ix)] = (
+                    partial(_flag_chunk, sub, masks),)
                 for b in found:
                     dsks[b][(names[b], t, iy, ix)] = (partial(_band_chunk, sub, here[b], masks),)
                 for b, (lo, hi, w) in derived.items():
@@ -626,16 +701,30 @@ def read_images(
     ds[schema.CLOUD_MASK] = xr.DataArray(cloud, dims=dims, attrs={
         "long_name": "cloud or cloud shadow hides the surface",
         "grid_mapping": schema.GRID_MAPPING})
+    flag = da.Array(dsks[schema.SURFACE_FLAG], names[schema.SURFACE_FLAG], chunks,
+                    dtype=np.uint8)
+    ds[schema.SURFACE_FLAG] = xr.DataArray(flag, dims=dims, attrs={
+        **schema.legend_attrs(schema.SURFACE_CLASSES, "surface class from the product's "
+                              "quality layer (Fmask codes)"),
+        "kgvsf_note": "cloud_shadow, snow, cloud and no_data are NaN in the bands; "
+                      "unclassified: the date has no quality layer",
+        "grid_mapping": schema.GRID_MAPPING})
     ds[schema.GRID_MAPPING] = crs_variable(grid)
     names = sorted(f.path.name for f in files)
     attrs["kgvsf_sources"] = json.dumps(names if len(names) <= 20 else [*names[:20], "..."])
     attrs["kgvsf_n_files"] = len(names)
     attrs["kgvsf_sensors"] = json.dumps(sorted({f.sensor or "unknown" for f in files}))
     attrs["kgvsf_scaling"] = json.dumps({k: sorted(v) for k, v in scalings.items()})
+    attrs["kgvsf_band_rules"] = json.dumps({
+        b: [{**{k: r[k] for k in ("scale", "offset", "why", "sensor")},
+             "dates": sorted(r["dates"]),
+             "n_files": len(r["files"]), "files": sorted(r["files"])[:3]}
+            for r in rules[b].values()] for b in found})
     attrs["kgvsf_bands_observed"] = json.dumps(found)
     attrs["kgvsf_bands_derived"] = json.dumps(list(derived))
     attrs["kgvsf_missing_bands"] = json.dumps(missing if missing_bands == "nan" else [])
     no_mask = [str(d.date()) for d, m in zip(dates, mask_layers, strict=True) if not m]
+    attrs["kgvsf_mask_kinds"] = json.dumps(sorted({lay.kind for m in mask_layers for lay in m}))
     attrs["kgvsf_dates_without_cloud_layer"] = json.dumps(no_mask)
     ds.attrs.update(attrs)
     return ds

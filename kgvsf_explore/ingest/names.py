@@ -8,7 +8,9 @@ Conventions understood
 * Sentinel-2 products and tiles: ``S2A_MSIL2A_20220701T165851_N0400_..._B04.tif``,
   ``T15TVG_20220701T165849_B04_10m.tif`` (first ``YYYYMMDDTHHMMSS`` is the sensing time).
 * Landsat Collection 2: ``LC08_L2SP_026031_20220701_20220706_02_T1_SR_B4.TIF`` (the first date
-  is the acquisition date, the second the processing date).
+  is the acquisition date, the second the processing date); Collection 1 surface reflectance
+  (ESPA): ``LT05_L1TP_027031_20110715_20160831_01_T1_sr_band3.tif``, ``..._pixel_qa.tif``,
+  ``..._fmask.tif``.
 * Landsat scene IDs: ``LC80260312022182LGN00_B4.TIF`` (``YYYYDDD``: year and day of year).
 * Generic: a lone ``YYYYMMDD``, ``YYYY-MM-DD`` or ``YYYYDDD`` anywhere in the name.
 """
@@ -59,8 +61,16 @@ COMMON_NAME_BANDS: dict[str, str] = {
     "swir22": "B12",
 }
 
-#: Names of cloud/quality layers in files: Sentinel-2 scene classification, Landsat QA_PIXEL.
-MASK_NAMES: dict[str, str] = {"scl": "scl", "qa_pixel": "qa_pixel", "fmask": "qa_pixel"}
+#: Names of quality layers in files -> mask kind (:mod:`~kgvsf_explore.ingest.masks`):
+#: Sentinel-2 scene classification and cloud probability, Landsat Collection 2 QA_PIXEL,
+#: Collection 1 pixel_qa, Fmask class codes; ``'mask'``: a layer whose kind the name does not
+#: say (``mask_kind=`` tells it).
+MASK_NAMES: dict[str, str] = {
+    "scl": "scl", "qa_pixel": "qa_pixel", "pixel_qa": "pixel_qa", "fmask": "fmask",
+    "cfmask": "fmask", "cldprb": "cloud_prob", "msk_cldprb": "cloud_prob", "cld": "cloud_prob",
+    "cloud_prob": "cloud_prob", "cloudprob": "cloud_prob", "clp": "cloud_prob",
+    "mask": "mask", "cloudmask": "mask", "quality": "mask",
+}
 
 _SENSORS: tuple[tuple[str, str], ...] = (
     (r"(?:^|[_\W])S2[ABCD](?:_|$)|(?:^|_)T\d{2}[A-Z]{3}_", "sentinel2"),
@@ -147,8 +157,16 @@ def band_from_name(name: str) -> str | None:
     if re.fullmatch(r"\d+m", last) and len(tokens) > 1:
         last = tokens[-2]
     low = last.lower()
-    if len(tokens) > 1 and low == "pixel" and tokens[-2].lower() == "qa":
+    prev = tokens[-2].lower() if len(tokens) > 1 else ""
+    if low == "pixel" and prev == "qa":
         return "qa_pixel"
+    if low == "qa" and prev == "pixel":
+        return "pixel_qa"
+    if low == "mask" and prev == "cloud":
+        return "cloudmask"
+    m = re.fullmatch(r"band(\d)", low)
+    if m and prev == "sr":  # Landsat Collection 1 ESPA: ..._sr_band3.tif
+        return "B" + m.group(1)
     if low in MASK_NAMES:
         return MASK_NAMES[low]
     if low in COMMON_NAME_BANDS:

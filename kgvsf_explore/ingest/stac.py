@@ -43,7 +43,7 @@ def _layer(key: str, asset: dict[str, Any], sensor: str | None) -> str | None:
         names += [b.get("name", ""), b.get("common_name", "")]
     for name in names:
         low = str(name).lower()
-        if low in MASK_NAMES:
+        if MASK_NAMES.get(low, "mask") != "mask":  # a generic 'mask' asset: kind unknown
             return MASK_NAMES[low]
         if low in COMMON_NAME_BANDS:
             return COMMON_NAME_BANDS[low]

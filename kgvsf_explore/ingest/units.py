@@ -14,6 +14,7 @@ vp         Pa, hPa, kPa                            Pa
 rh         %, 1 (fraction)                         %
 dayl       s, h, min                               s
 swe        kg/m2, mm, m, cm                        kg/m2
+et0        mm, in (per day)                        mm/day (reference evapotranspiration)
 =========  ======================================  =========================================
 """
 
@@ -43,6 +44,7 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(("dayl", "daylength", "day_length"), "dayl"),
     **dict.fromkeys(("swe", "sd", "snow_water_equivalent", "snow_depth_water_equivalent"),
                     "swe"),
+    **dict.fromkeys(("et0", "eto", "pet", "ref_et", "reference_evapotranspiration"), "et0"),
 }
 
 _KIND = {"tmax": "temp", "tmin": "temp", "temp": "temp", "tdew": "temp"}
@@ -91,6 +93,8 @@ UNITS: dict[str, dict[str, tuple[Callable, str]]] = {
             **dict.fromkeys(("m", "metres", "meters", "m_of_water_equivalent"),
                             (_lin(1000.0), "")),
             "cm": (_lin(10.0), "")},
+    "et0": {**dict.fromkeys(("mm", "mm/day", "mm/d", "kg/m2"), (_lin(1.0), "")),
+            **dict.fromkeys(("in", "inch", "inches"), (_lin(25.4), ""))},
 }
 
 

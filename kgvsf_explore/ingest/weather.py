@@ -5,13 +5,16 @@ One code path for both: the file becomes an ``xarray.Dataset`` on ``time`` (plus
 units (:mod:`~kgvsf_explore.ingest.units`), aggregates sub-daily steps (sum for rain and
 radiation totals, max/min for temperature, mean for fluxes, vapour pressure and snow), derives
 ``vp`` from dew point (FAO-56 eq. 14) or relative humidity (eq. 19 for daily data), ``dayl``
-from latitude (FAO-56 eq. 34), converts ``srad`` to the daylight-mean flux, and fills gaps of at
-most ``max_gap`` days by linear interpolation (flagged in ``attrs``); longer gaps are refused.
+from latitude (FAO-56 eq. 34), converts ``srad`` to the daylight-mean flux (a daily flux that is a
+24-hour mean is detected and converted), estimates a missing ``srad`` or ``vp`` from the
+temperatures (:mod:`~kgvsf_explore.ingest.estimate`, warned), and fills gaps of at most
+``max_gap`` days by linear interpolation (flagged in ``attrs``); longer gaps are refused.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,7 +24,14 @@ import xarray as xr
 
 from .. import schema
 from ..world.solar import day_length_s, saturation_vapour_pressure_pa
-from ._errors import IngestError
+from ._errors import IngestError, IngestWarning
+from .estimate import (
+    KRS_INTERIOR,
+    extraterrestrial_mj,
+    hargreaves_srad,
+    srad_from_et0,
+    srad_time_base,
+)
 from .units import convert, quantity_of, split_column
 
 __all__ = ["read_station_csv", "read_gridded", "daily_drivers", "find_gaps", "MAX_GAP_DAYS"]
@@ -140,6 +150,19 @@ def _latitude(ds: xr.Dataset, lat: float | None) -> xr.DataArray | float:
     return xr.DataArray(la, dims=("y", "x"))
 
 
+def _check_assumed(q: str, da: xr.DataArray) -> None:
+    """Refuse a temperature without units that cannot be degC (Fahrenheit or Kelvin)."""
+    if q not in ("tmax", "tmin"):
+        return
+    mean = float(da.mean(skipna=True))
+    if mean > 45.0:
+        raise IngestError(
+            f"{q} has no units and its mean {mean:.1f} cannot be degC; it looks like "
+            f"{'Kelvin' if mean > 200 else 'Fahrenheit'}: say so in the header ('{q} (degF)', "
+            f"'{q} (K)') or with units={{'{q}': 'degF'}} (kgvsf ingest --units {q}=degF)"
+        )
+
+
 def find_gaps(missing: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Runs of True in a daily boolean series, as ``(first, last)`` day pairs."""
     runs, start, prev = [], None, None
@@ -161,6 +184,8 @@ def daily_drivers(
     lat: float | None = None,
     max_gap: int = MAX_GAP_DAYS,
     days: pd.DatetimeIndex | None = None,
+    krs: float = KRS_INTERIOR,
+    srad_mean: str | None = None,
 ) -> xr.Dataset:
     """Daily drivers in cube units from a quantity-named dataset (see the module docstring).
 
@@ -174,6 +199,21 @@ def daily_drivers(
         Longest run of missing days filled by interpolation (default 3).
     days
         The daily axis wanted (default: the file's first to last day).
+    krs
+        Hargreaves' coefficient for a ``srad`` estimated from the temperature range: 0.16
+        interior (default), 0.19 coastal (FAO-56 eq. 50).
+    srad_mean
+        Time base of a daily ``srad`` flux in W/m2: ``'daylight'`` (Daymet), ``'24h'``, or
+        None (default) to detect it against the extraterrestrial radiation
+        (:func:`~kgvsf_explore.ingest.estimate.srad_time_base`).
+
+    Warns
+    -----
+    IngestWarning
+        For each driver estimated from others (srad from the temperature range or ET0, vp
+        from tmin) and for a 24-hour-mean srad converted; all recorded in
+        ``attrs['kgvsf_weather_derived']`` (estimates also in
+        ``attrs['kgvsf_weather_estimated']``).
 
     Raises
     ------
@@ -181,22 +221,36 @@ def daily_drivers(
         Missing quantities, unknown units, or gaps longer than ``max_gap`` (dates named).
     """
     have = set(raw.data_vars)
-    need = {"prcp": ("prcp",), "tmax": ("tmax", "temp"), "tmin": ("tmin", "temp"),
-            "srad": ("srad",), "vp": ("vp", "tdew", "rh")}
+    need = {"prcp": ("prcp",), "tmax": ("tmax", "temp"), "tmin": ("tmin", "temp")}
     lacking = [k for k, alts in need.items() if not have & set(alts)]
     if lacking:
         raise IngestError(
             f"the weather lacks {lacking} (found {sorted(have) or 'no known variable'}); "
-            "needed: prcp, tmax and tmin (or hourly temperature t2m), srad (or ERA5 ssrd), and "
-            "vp or dew point (d2m) or relative humidity (rh); rename the columns to these names"
+            "needed: prcp, and tmax and tmin (or hourly temperature t2m); srad and vp are "
+            "estimated when absent. Name the columns prcp/precipitation, tmax, tmin, with "
+            "units in the header (e.g. 'tmax (degC)') or units=..."
         )
+    if srad_mean not in (None, "daylight", "24h"):
+        raise IngestError(f"srad_mean must be 'daylight', '24h' or None, got {srad_mean!r}")
     conv: dict[str, xr.DataArray] = {}
     tags: dict[str, str] = {}
+    assumed: dict[str, str] = {}
     for q in raw.data_vars:
         da = raw[q]
-        vals, tag = convert(str(q), da, da.attrs.get("units"), source=da.attrs.get("source_name",
-                                                                                      str(q)))
+        source = da.attrs.get("source_name", str(q))
+        units = da.attrs.get("units")
+        if units is None and str(source).strip().lower() == q and q in schema.DRIVER_UNITS:
+            # a column named as the cube names the driver: in the cube's (Daymet) units
+            units = assumed[str(q)] = schema.DRIVER_UNITS[str(q)]
+            _check_assumed(str(q), da)
+        vals, tag = convert(str(q), da, units, source=source)
         conv[str(q)], tags[str(q)] = vals, tag
+    if assumed:
+        warnings.warn(
+            f"no units given for {sorted(assumed)}: taken in the cube's units {assumed} "
+            "(validation still refuses Kelvin or metres); say them in the header, e.g. "
+            "'tmax (K)', or with units=... (kgvsf ingest --units tmax=K) if they differ",
+            IngestWarning, stacklevel=2)
     time = pd.DatetimeIndex(raw["time"].values)
     if len(time) < 2:
         raise IngestError("the weather has fewer than two time steps")
@@ -224,9 +278,10 @@ def daily_drivers(
         agg["prcp"] = daily(conv["prcp"], "mean" if tags["prcp"] == "rate" else "sum")
         agg["tmax"] = daily(conv.get("tmax", conv.get("temp")), "max")
         agg["tmin"] = daily(conv.get("tmin", conv.get("temp")), "min")
-        agg["srad"] = daily(conv["srad"], "sum" if tags["srad"] == "energy" else "mean")
-        tags["srad"] = "energy" if tags["srad"] == "energy" else "flux24"
-        for q in ("vp", "dayl", "swe", "rh"):
+        if "srad" in conv:
+            agg["srad"] = daily(conv["srad"], "sum" if tags["srad"] == "energy" else "mean")
+            tags["srad"] = "energy" if tags["srad"] == "energy" else "flux24"
+        for q in ("vp", "dayl", "swe", "rh", "et0"):
             if q in conv:
                 agg[q] = daily(conv[q], "mean")
     else:
@@ -235,7 +290,7 @@ def daily_drivers(
         if "tmax" not in agg:
             raise IngestError("daily weather needs tmax and tmin columns (a daily mean "
                               "temperature is not enough)")
-    if "vp" not in agg:
+    if "vp" not in agg and "rh" in agg:
         es = (_es(agg["tmax"]) + _es(agg["tmin"])) / 2
         agg["vp"] = agg["rh"] / 100.0 * es
         derived["vp"] = "FAO-56 eq. 19: RH mean x mean of e0(tmax), e0(tmin)"
@@ -243,7 +298,7 @@ def daily_drivers(
                                                       agg["prcp"]["day"].values[-1], freq="D")
     agg = {k: v.reindex(day=full) for k, v in agg.items()}
     filled, long_gaps = {}, []
-    for q in ("prcp", "tmax", "tmin", "srad", "vp", "dayl", "swe"):
+    for q in ("prcp", "tmax", "tmin", "srad", "vp", "dayl", "swe", "et0"):
         if q not in agg:
             continue
         da = agg[q]
@@ -264,20 +319,67 @@ def daily_drivers(
             "station, ERA5-Land) or cut the period; gaps of up to "
             f"{max_gap} days are interpolated"
         )
+    doy = full.day_of_year.values
+    need_lat = "dayl" not in agg or "srad" not in agg or (
+        tags.get("srad") == "flux" and srad_mean is None)
+    la = _latitude(raw, lat) if need_lat else None
+
+    def per_day(fn) -> xr.DataArray:  # fn(lat, doy) on (day,) or (day, y, x)
+        if isinstance(la, float):
+            return xr.DataArray(fn(la, doy), dims="day", coords={"day": full})
+        return xr.DataArray(fn(la.values[None], doy[:, None, None]),
+                            dims=("day", *la.dims), coords={"day": full})
+
     if "dayl" not in agg:
-        doy = xr.DataArray(full.day_of_year.values, dims="day", coords={"day": full})
-        la = _latitude(raw, lat)
-        agg["dayl"] = xr.apply_ufunc(day_length_s, la, doy) if isinstance(la, float) else (
-            xr.DataArray(day_length_s(la.values[None], doy.values[:, None, None]),
-                         dims=("day", *la.dims), coords={"day": full}))
+        agg["dayl"] = per_day(day_length_s)
         derived["dayl"] = "FAO-56 eq. 34 from latitude"
     dayl = agg["dayl"]
-    if tags["srad"] == "energy":
+    estimated: dict[str, str] = {}
+    if "srad" not in agg:
+        ra = per_day(extraterrestrial_mj)
+        if "et0" in agg:
+            agg["srad"] = xr.apply_ufunc(srad_from_et0, agg["et0"], agg["tmax"], agg["tmin"],
+                                         ra, dayl)
+            estimated["srad"] = ("from reference ET0 by Hargreaves & Samani (1985), Rs = ET0 / "
+                                 "(0.0135 (Tmean + 17.8)), capped at 0.75 Ra")
+        else:
+            agg["srad"] = xr.apply_ufunc(hargreaves_srad, agg["tmax"], agg["tmin"], ra, dayl,
+                                         kwargs={"krs": krs})
+            estimated["srad"] = (f"Hargreaves radiation from the temperature range, FAO-56 eq. "
+                                 f"50, kRs {krs:g} ({'coastal' if krs >= 0.19 else 'interior'})"
+                                 ", capped at 0.75 Ra")
+        tags["srad"] = "estimated"
+    elif tags["srad"] == "flux":
+        base, why = srad_mean, "as said (srad_mean='24h')"
+        if base is None:
+            base, ratios = srad_time_base(
+                agg["srad"].transpose("day", ...).values,
+                dayl.broadcast_like(agg["srad"]).transpose("day", ...).values,
+                per_day(extraterrestrial_mj).broadcast_like(agg["srad"])
+                .transpose("day", ...).values)
+            why = (f"clear days reach {ratios.get('p95_daylight', 0):.2f} Ra read as the "
+                   f"daylight mean, {ratios.get('p95_24h', 0):.2f} Ra read as a 24-hour mean; "
+                   "clear sky is about 0.75 Ra, FAO-56 eq. 37") if ratios else ""
+        if base == "24h":
+            tags["srad"] = "flux24"
+            warnings.warn(f"srad looks like a 24-hour mean flux ({why}); converted to the "
+                          "daylight mean (x 86400 / dayl). Pass srad_mean='daylight' "
+                          "(kgvsf ingest --srad-mean daylight) if it is not",
+                          IngestWarning, stacklevel=2)
+    if "vp" not in agg:
+        agg["vp"] = _es(agg["tmin"])
+        estimated["vp"] = "dew point taken as tmin, FAO-56 eq. 48 (ea = e0(Tmin))"
+    if tags.get("srad") == "energy":
         agg["srad"] = xr.where(dayl > 0, agg["srad"] / dayl.where(dayl > 0), 0.0)
         derived["srad"] = "daily total / dayl (daylight-mean flux)"
     elif tags["srad"] == "flux24":
         agg["srad"] = xr.where(dayl > 0, agg["srad"] * 86400.0 / dayl.where(dayl > 0), 0.0)
         derived["srad"] = "24 h mean flux x 86400 / dayl (daylight-mean flux)"
+    for q, how in estimated.items():
+        derived[q] = "estimated: " + how
+        warnings.warn(f"the weather has no {q}: estimated ({how}); recorded in the cube's "
+                      "attrs['kgvsf_weather_estimated']. Give the measured values if you have "
+                      "them", IngestWarning, stacklevel=2)
     if "swe" not in agg:
         agg["swe"] = xr.zeros_like(agg["prcp"])
         derived["swe"] = "absent from the weather file: set to 0"
@@ -287,9 +389,13 @@ def daily_drivers(
         if q == "prcp":
             da = da.clip(min=0)
         da.attrs = {"units": schema.DRIVER_UNITS[q], "long_name": schema.DRIVER_LONG_NAMES[q]}
+        if q in derived:
+            da.attrs["kgvsf_derived"] = derived[q]
         out[q] = da.transpose("day", ...)
     out.attrs["kgvsf_weather_filled_days"] = json.dumps(filled)
     out.attrs["kgvsf_weather_derived"] = json.dumps(derived)
+    out.attrs["kgvsf_weather_estimated"] = json.dumps(estimated)
+    out.attrs["kgvsf_weather_units_assumed"] = json.dumps(assumed)
     out.attrs["kgvsf_weather_subdaily"] = int(bool(subdaily))
     if "crs" in raw.attrs:
         out.attrs["crs"] = raw.attrs["crs"]

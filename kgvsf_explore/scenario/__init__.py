@@ -33,14 +33,15 @@ range was 3 degC, another year's ``tmax`` below this year's ``tmin``):
 
 * ``prcp``, ``srad``, ``swe`` below 0 are set to 0;
 * where ``tmin > tmax``, ``tmin`` is set to ``tmax``;
-* ``vp`` is clipped to ``[0, e_s(tmin)]`` with the FAO-56 (eq. 11) saturation vapour pressure
-  ``e_s(T) = 610.8 * exp(17.27 T / (T + 237.3))`` Pa: the dew point cannot exceed the daily
-  minimum temperature.
+* ``vp`` is clipped to ``[0, e0(tmax)]`` with the FAO-56 (eq. 11) saturation vapour pressure
+  ``e0(T) = 610.8 * exp(17.27 T / (T + 237.3))`` Pa: the day's mean vapour pressure cannot
+  exceed the saturation at its warmest (real daily means often exceed ``e0(tmin)``, so that
+  is no bound; see :mod:`kgvsf_explore.scenario.clip`).
 
 Clipping only touches values the scenario changed (a value whose inputs the scenario left as they
 were is returned bit for bit, even if the input data already broke one of these rules), and only
 variables the scenario could affect: ``tmin`` when ``tmin`` or ``tmax`` changed, ``vp`` when ``vp``
-or ``tmin`` changed (including a ``tmin`` lowered by the ``tmin <= tmax`` rule). With numpy-backed
+or ``tmax`` changed. With numpy-backed
 data a :class:`~kgvsf_explore.errors.ScenarioClipWarning` names each clipped variable and how many
 values were clipped; with dask-backed data clipping is silent, because counting would compute the
 data. Missing values (NaN) stay missing under ``set`` and series replacement. Dtypes are kept.

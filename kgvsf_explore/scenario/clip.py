@@ -1,8 +1,17 @@
 """Physics clipping of scenario results: what a reasonable change can still make impossible.
 
 Run once after all changes: ``prcp``, ``srad``, ``swe`` below 0 are set to 0; ``tmin`` above
-``tmax`` is set to ``tmax``; ``vp`` is clipped to ``[0, e_s(tmin)]``. Only variables the scenario
+``tmax`` is set to ``tmax``; ``vp`` is clipped to ``[0, e0(tmax)]``. Only variables the scenario
 could affect and only values it changed are touched.
+
+The vapour-pressure bound is the one that is physically impossible to exceed, not a typical
+value: the air's vapour pressure cannot exceed the saturation vapour pressure at its
+temperature, ``e0(T)`` (FAO-56 eq. 11), at any moment, and the temperature never exceeds
+``tmax``, so the day's mean vapour pressure cannot exceed ``e0(tmax)``. The saturation
+vapour pressure of the day, ``e_s = (e0(tmax) + e0(tmin)) / 2`` (FAO-56 eq. 12), and
+``e0(tmin)`` (the dew point at the minimum temperature, eq. 48) are estimates, often exceeded
+by real daily means: a humid summer record has vp above ``e0(tmin)`` on most days, so clipping
+to either would rewrite real observations.
 """
 
 from __future__ import annotations
@@ -71,10 +80,11 @@ def clip(
         fix("tmin", (out["tmin"] > out["tmax"]) & touched, out["tmax"], "above tmax set to tmax")
     if ({"vp", "tmin", "tmax"} & changed) and "vp" in out:
         touched = moved("vp")
-        if "tmin" in out:
-            touched = touched | moved("tmin")
+        if "tmax" in out:
+            touched = touched | moved("tmax")
         fix("vp", (out["vp"] < 0) & touched, 0.0, "below 0 set to 0")
-        if "tmin" in out:
-            es = saturation_vapour_pressure(out["tmin"]).astype(out["vp"].dtype)
-            fix("vp", (out["vp"] > es) & touched, es, "above e_s(tmin) set to e_s(tmin)")
+        if "tmax" in out:
+            e_max = saturation_vapour_pressure(out["tmax"]).astype(out["vp"].dtype)
+            fix("vp", (out["vp"] > e_max) & touched, e_max,
+                "above e0(tmax), the saturation at the day's maximum, set to e0(tmax)")
     return report

@@ -25,7 +25,7 @@ from .change import Change
 from .grammar import GRAMMAR, parse_changes
 from .jsonform import AnyChange, format_version, scenario_from_dict
 from .replace import SeriesReplacement, YearReplacement
-from .series import read_series
+from .series import read_series, redate
 from .vocabulary import CHANGEABLE_DRIVERS, VERSION_KEY
 
 _KINDS = (Change, YearReplacement, SeriesReplacement)
@@ -225,7 +225,7 @@ class Scenario:
     @classmethod
     def from_series(cls, data: Any, variables: str | Iterable[str] | None = None, *,
                     name: str = "", start: Any = None, end: Any = None, region: Any = None,
-                    region_crs: Any = None) -> Scenario:
+                    region_crs: Any = None, year: int | None = None) -> Scenario:
         """Replace drivers by a user's own daily series, e.g. a weather station's record.
 
         On each day of the data that the series covers (inside the optional window), the driver
@@ -249,9 +249,15 @@ class Scenario:
         name
             Defaults to the CSV file's stem, else ``""``.
         start, end
-            Inclusive window; series days outside it are dropped.
+            Inclusive window (in the dates after ``year`` re-dated them); series days outside
+            it are dropped.
         region, region_crs
             Replace only inside this region (see :class:`Change`).
+        year
+            Put another year's record onto ``year`` first, by month and day
+            (:func:`~kgvsf_explore.scenario.series.redate`: its first year becomes ``year``,
+            29 February is dropped for a non-leap year), e.g. a station's 2012 drought
+            summer onto a 2022 cube.
 
         Raises
         ------
@@ -275,6 +281,8 @@ class Scenario:
         window = (as_date(start, f"{where}: start"), as_date(end, f"{where}: end"))
         changes = []
         for variable, series in read_series(data, variables).items():
+            if year is not None:
+                series = redate(series, year)
             days = series.index
             keep = np.ones(len(days), dtype=bool)
             if window[0] is not None:

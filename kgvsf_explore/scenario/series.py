@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -204,3 +205,33 @@ def _as_index(index: pd.Index) -> pd.DatetimeIndex:
         )
     return idx
 
+
+
+def redate(series: pd.Series, year: int) -> pd.Series:
+    """Move a daily series to ``year`` by month and day (its first year becomes ``year``).
+
+    A record of several years keeps its years apart (each shifted by the same number of
+    years); 29 February is dropped when its new year is not a leap year (that day keeps the
+    data's value), and a leap target year's 29 February stays uncovered when the record has
+    none.
+
+    Examples
+    --------
+    >>> s = pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2020-02-28", "2020-02-29",
+    ...                                                      "2020-03-01"]))
+    >>> redate(s, 2022)
+    2022-02-28    1.0
+    2022-03-01    3.0
+    dtype: float64
+    """
+    if not isinstance(year, (int, np.integer)) or not 1 <= int(year) <= 9999:
+        raise ScenarioError(f"{_WHERE}: year must be a calendar year such as 2022, got {year!r}")
+    if series.empty:
+        return series
+    idx = pd.DatetimeIndex(series.index)
+    years = idx.year + (int(year) - int(idx.year.min()))
+    leap = (years % 4 == 0) & ((years % 100 != 0) | (years % 400 == 0))
+    keep = ~((idx.month == 2) & (idx.day == 29) & ~leap)
+    new = pd.to_datetime({"year": years[keep], "month": idx.month[keep], "day": idx.day[keep]})
+    return pd.Series(series.to_numpy()[keep], index=pd.DatetimeIndex(new.to_numpy()),
+                     name=series.name)
