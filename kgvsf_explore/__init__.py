@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "Explorer": "kgvsf_explore.app",
     "Scenario": "kgvsf_explore.scenario",
     "Change": "kgvsf_explore.scenario",
+    "evaluate_weights": "kgvsf_explore.evaluation.scorecard",
+    "Scorecard": "kgvsf_explore.evaluation.scorecard",
     "make_world": "kgvsf_explore.world",
     "write_world": "kgvsf_explore.world",
     "WorldSpec": "kgvsf_explore.world",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ScenarioClipWarning,
         ScenarioError,
     )
+    from .evaluation.scorecard import Scorecard, evaluate_weights
     from .forecaster import Forecaster
     from .scenario import Change, Scenario
     from .world import WorldSpec, make_world, write_world

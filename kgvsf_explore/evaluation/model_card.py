@@ -57,8 +57,8 @@ def write_model_card(card, path: str | os.PathLike[str], *, command: str = "") -
         "- Read the scorecard before using it: simple peers beat these weights on most tasks.",
         "",
     ]
-    lines += [markdown(card).replace("# Scorecard", "## Scorecard", 1).replace("\n## ", "\n### ")
-              .replace("\n### Scorecard", "\n## Scorecard"), ""]
+    lines += ["#" + line if line.startswith("#") else line
+              for line in markdown(card).splitlines()] + [""]
     lines += ["## Training", "", "```json", json.dumps(cfg, indent=2), "```", ""]
     if history is not None and len(history) and "val_loss" in history:
         last = history.dropna(subset=["val_loss"]).tail(3)

@@ -16,10 +16,18 @@ __all__ = ["markdown", "write_outputs", "plot_by_horizon"]
 _BIN_ORDER = [f"{a}-{b}" for a, b in BINS] + ["all"]
 
 
-def _fmt(df: pd.DataFrame, digits: int = 4) -> str:
+def _fmt(df: pd.DataFrame, digits: int = 4, index: bool = True) -> str:
     if df.empty:
         return "(no rows)"
-    return df.to_markdown(floatfmt=f".{digits}f")
+    return df.to_markdown(floatfmt=f".{digits}f", index=index)
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working folder when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _pivot(df: pd.DataFrame, task: str, metric: str, order: list[str] | None = None
@@ -44,7 +52,7 @@ def markdown(card) -> str:
     name = meta.get("objective", "model")
     out = [f"# Scorecard: `{Path(meta.get('weights', '?')).name}` ({name}) beside its peers",
            "",
-           f"- weights: `{meta.get('weights')}` "
+           f"- weights: `{_shown(meta.get('weights', '?'))}` "
            f"(sha256 `{meta.get('weights_sha256', '')[:16]}...`)",
            f"- cube: {meta.get('cube')}; test period {' to '.join(meta.get('test_period', []))}",
            f"- trees trained on: {meta.get('trees_trained_on', 'not used')} "
@@ -99,16 +107,17 @@ def markdown(card) -> str:
     if not sel.empty:
         core = sel[sel["metric"].isin(["same_sign", "pearson_r", "rmse"])]
         table = core.pivot_table(index=["bin", "metric"], columns="method", values="value",
-                                 aggfunc="first", sort=False)
+                                 aggfunc="first", sort=False).reset_index().rename(
+            columns={"bin": "scenario"})
         out += ["## What-if", "",
                 "NDVI change (scenario minus observed weather) against the simulator's true "
                 "change on every pixel; same sign counted where the true change exceeds 0.02; "
                 "`no_change` is what persistence and climatology answer.", "",
-                _fmt(table, 3), ""]
+                _fmt(table, 3, index=False), ""]
         per = card.extra.get("whatif_per_crop")
         if per is not None and len(per):
-            out += ["Mean change per crop type:", "",
-                    _fmt(per.set_index(["scenario", "k", "crop_type"]), 3), ""]
+            out += ["Mean NDVI change per crop type (`k`: days from `t` to the scored image):",
+                    "", _fmt(per, 3, index=False), ""]
     return "\n".join(out)
 
 

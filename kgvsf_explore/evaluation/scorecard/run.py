@@ -62,6 +62,13 @@ class Scorecard:
         return sel.pivot(index="bin", columns="method", values="value").reindex(
             index=order, columns=methods)
 
+    def __repr__(self) -> str:
+        tasks = sorted({r.task for r in self.rows})
+        methods = list(dict.fromkeys(r.method for r in self.rows))
+        skipped = f", skipped {sorted(self.skipped)}" if self.skipped else ""
+        return (f"<Scorecard {self.meta.get('objective', '?')} on {self.meta.get('cube', '?')}: "
+                f"{len(self.rows)} scores, tasks {tasks}, methods {methods}{skipped}>")
+
     def _repr_html_(self) -> str:  # pragma: no cover - notebook display
         from .report import markdown
 
