@@ -152,6 +152,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _cubes(args: argparse.Namespace) -> list:
     import numpy as np
 
+    if getattr(args, "corpus", None):
+        if args.cube or args.worlds:
+            raise ValueError("give either --corpus DIR or --cube/--worlds, not both")
+        from .training.corpus import CorpusData
+
+        return CorpusData(args.corpus)  # type: ignore[return-value]
+
     from .cube import Cube, open_cube
     from .world import SIZES, make_world
     from .world.variants import random_weather_scenario
@@ -183,11 +190,15 @@ def _pretrain(args: argparse.Namespace) -> int:
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
     parts = [str(c) for c in args.cube or []]
+    if getattr(args, "corpus", None):
+        parts.append(f"corpus {args.corpus} (kgvsf make-corpus), streamed")
     if args.worlds:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
                      f"kgvsf make-sample), {args.weather_variants} random-weather variant(s) "
                      "of each")
-    desc = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    desc: dict = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    if getattr(args, "corpus", None):
+        desc["split"] = cubes.split(p.train.val_year)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes
         (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
     print(f"{args.objective}: best validation loss {result.best_val:.4f} after {result.steps} "
@@ -305,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"])
     p.add_argument("--cube", action="append", help="training cube (repeatable)")
     p.add_argument("--worlds", help="seeds of sample worlds to simulate and train on: 1,2,3")
+    p.add_argument("--corpus", help="a 'kgvsf make-corpus' folder: stream its cubes (a few "
+                                    "open at a time), held-out worlds and year for validation")
     p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
     p.add_argument("--weather-variants", type=int, default=0,
                    help="per world, also train on N re-runs under random weather what-ifs")
