@@ -164,3 +164,17 @@ def test_unknown_climate_or_sensor_is_a_clear_error() -> None:
         WorldOptions(climate="tundra")
     with pytest.raises(KGVSFError, match="--sensor"):
         WorldOptions(sensor="modis")
+
+
+def test_whatif_reruns_the_same_kind_of_world() -> None:
+    from kgvsf_explore.world.whatif import counterfactual, effect_by_crop
+
+    opts = WorldOptions(climate="great-plains", sensor="landsat")
+    base, _ = make_world(seed=12, size="tiny", options=opts)
+    dry = Scenario.parse("prcp x0 from 2022-04-01 to 2022-08-31", name="dry")
+    cf = counterfactual(base, dry)
+    assert cf.attrs["kgvsf_world"] == base.attrs["kgvsf_world"]
+    xr.testing.assert_identical(cf[schema.CROP_TYPE], base[schema.CROP_TYPE])
+    assert float(cf["prcp"].sel(day="2022-06").sum()) == 0.0
+    table = effect_by_crop(base, cf, "2022-05-01", "2022-09-30")
+    assert "winter_wheat" in table.index and table["sm_change"].mean() < 0
