@@ -442,7 +442,9 @@ def write_world(
 
     The folder is written under a temporary name beside ``out`` and renamed into place, so an
     interrupted run never leaves a half-written cube, and an existing ``out`` is only replaced
-    when ``overwrite=True``. A scenario run also writes ``scenario.json``.
+    when ``overwrite=True``. A scenario run also writes ``scenario.json``. ``options`` (climate,
+    sensor, management; :class:`WorldOptions`) are passed to :func:`make_world` and, when not
+    the default, recorded in ``world.json``.
 
     Returns
     -------
