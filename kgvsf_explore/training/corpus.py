@@ -14,11 +14,13 @@ Even sampling
     size.
 
 Split by world and year
-    Worlds ``w`` with ``w mod 10 == 9`` (the last world when there are fewer than ten; none
-    with a single world) are held out whole: their observed-weather cube's last year is the
-    validation data. The other worlds train on every year but their last, observed and
-    intervention cubes alike. So validation is on unseen worlds *and* an unseen year;
-    :meth:`CorpusData.split` gives both lists (recorded in ``training_data.json``).
+    The last tenth of the worlds (rounded up; none with a single world) are held out whole:
+    consecutive worlds have different climates (``kgvsf make-corpus`` spreads them round
+    robin), so with 40 worlds over four climates each climate has one validation world. Their
+    observed-weather cubes' last year is the validation data. The other worlds train on
+    every year but their last, observed and intervention cubes alike. So validation is on
+    unseen worlds *and* an unseen year; :meth:`CorpusData.split` gives both lists (recorded
+    in ``training_data.json``).
 
 Seekable
     Batch ``n`` is a pure function of ``(seed, rank, n)`` (slot ``n mod slots``, that slot's
@@ -28,6 +30,7 @@ Seekable
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,9 +96,8 @@ class CorpusData:
         if self.open_cubes < 1 or self.batches_per_cube < 1:
             raise ValueError("open_cubes and batches_per_cube must be at least 1")
         worlds = sorted({int(c["world"]) for c in self.cubes})
-        held = [w for w in worlds if w % 10 == 9]
-        if not held and len(worlds) > 1:
-            held = [worlds[-1]]
+        # the last tenth of the worlds (consecutive worlds have different climates)
+        held = worlds[-math.ceil(len(worlds) / 10):] if len(worlds) > 1 else []
         self.val_worlds = held
         self.train = [c for c in self.cubes if int(c["world"]) not in held]
         val_from = held or worlds
