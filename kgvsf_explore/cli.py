@@ -13,16 +13,37 @@ from pathlib import Path
 
 def _make_sample(args: argparse.Namespace) -> int:
     from .world import write_world
+    from .world.sample import WorldOptions
 
     scenario = None
     if args.scenario:
         from .scenario import Scenario
 
         scenario = Scenario.from_json(args.scenario)
+    options = WorldOptions(climate=args.climate, sensor=args.sensor, rotation=args.rotation,
+                           irrigation=args.irrigation)
     out = write_world(args.out, seed=args.seed, size=args.size, scenario=scenario,
-                      overwrite=args.overwrite, progress=not args.quiet)
-    print(f"wrote sample world seed={args.seed} size={args.size}"
+                      overwrite=args.overwrite, progress=not args.quiet,
+                      options=None if options.is_default else options)
+    print(f"wrote sample world seed={args.seed} size={args.size}{options.cli_flags()}"
           f"{' scenario=' + args.scenario if args.scenario else ''} to {out}")
+    return 0
+
+
+def _make_corpus(args: argparse.Namespace) -> int:
+    import time
+
+    from .world.corpus import make_corpus
+
+    def names(text: str | None) -> list[str] | None:
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+    t0 = time.perf_counter()
+    manifest = make_corpus(args.out, args.worlds, args.weather_variants, seed=args.seed,
+                           climates=names(args.climates), sensors=names(args.sensors),
+                           size=args.size, workers=args.workers, progress=not args.quiet)
+    print(f"corpus of {args.worlds} world(s) x {1 + args.weather_variants} cube(s) in "
+          f"{time.perf_counter() - t0:.0f} s -> {manifest}")
     return 0
 
 
@@ -165,6 +186,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _cubes(args: argparse.Namespace) -> list:
     import numpy as np
 
+    if getattr(args, "corpus", None):
+        if args.cube or args.worlds:
+            raise ValueError("give either --corpus DIR or --cube/--worlds, not both")
+        from .training.corpus import CorpusData
+
+        return CorpusData(args.corpus)  # type: ignore[return-value]
+
     from .cube import Cube, open_cube
     from .world import SIZES, make_world
     from .world.variants import random_weather_scenario
@@ -196,11 +224,15 @@ def _pretrain(args: argparse.Namespace) -> int:
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
     parts = [str(c) for c in args.cube or []]
+    if getattr(args, "corpus", None):
+        parts.append(f"corpus {args.corpus} (kgvsf make-corpus), streamed")
     if args.worlds:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
                      f"kgvsf make-sample), {args.weather_variants} random-weather variant(s) "
                      "of each")
-    desc = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    desc: dict = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    if getattr(args, "corpus", None):
+        desc["split"] = cubes.split(p.train.val_year)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes
         (Path(args.out) / "training_data.json").write_text(json.dumps(desc, indent=2) + "\n")
     print(f"{args.objective}: best validation loss {result.best_val:.4f} after {result.steps} "
@@ -288,9 +320,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (cube.zarr + fields.parquet)")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium"])
     p.add_argument("--scenario", help="scenario JSON: re-run the same world under it")
+    p.add_argument("--climate", default="corn-belt",
+                   choices=["corn-belt", "great-plains", "mediterranean", "maritime"],
+                   help="climate, place and crops (default corn-belt: the shipped sample's)")
+    p.add_argument("--sensor", default="sentinel2", choices=["sentinel2", "landsat"],
+                   help="satellite: sentinel2 (5-day, 7 bands) or landsat (8-day, no B05)")
+    p.add_argument("--rotation", action=argparse.BooleanOptionalAction, default=None,
+                   help="crop rotations (crop_type gets a year dimension); default: the "
+                        "climate's (off in the corn belt)")
+    p.add_argument("--irrigation", action=argparse.BooleanOptionalAction, default=None,
+                   help="irrigate some fields; default: the climate's (off in the corn belt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_make_sample)
+
+    p = sub.add_parser("make-corpus", help="many sample worlds and weather interventions of "
+                                           "each, with a manifest, for pretraining")
+    p.add_argument("--out", required=True, help="corpus folder (resumed if it exists)")
+    p.add_argument("--worlds", type=int, required=True, help="number of worlds")
+    p.add_argument("--weather-variants", type=int, default=0,
+                   help="per world, re-runs under randomised weather (default 0)")
+    p.add_argument("--climates", help="comma-separated climates (default: all)")
+    p.add_argument("--sensors", help="comma-separated sensors (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
+    p.add_argument("--size", default="small", choices=["tiny", "small", "medium"])
+    p.add_argument("--workers", type=int, help="worker processes (default: the CPUs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_make_corpus)
 
     p = sub.add_parser("info", help="validate a cube and print its summary")
     p.add_argument("cube", help="cube folder, .zarr store or NetCDF file")
@@ -324,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"])
     p.add_argument("--cube", action="append", help="training cube (repeatable)")
     p.add_argument("--worlds", help="seeds of sample worlds to simulate and train on: 1,2,3")
+    p.add_argument("--corpus", help="a 'kgvsf make-corpus' folder: stream its cubes (a few "
+                                    "open at a time), held-out worlds and year for validation")
     p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
     p.add_argument("--weather-variants", type=int, default=0,
                    help="per world, also train on N re-runs under random weather what-ifs")

@@ -96,6 +96,7 @@ SURFACE_CLASSES: dict[int, str] = {
 }
 
 #: Static layers on ``(y, x)``; each carries its legend as CF ``flag_values``/``flag_meanings``.
+#: ``crop_type`` may also be ``(year, y, x)`` (see :data:`YEAR_DIM`).
 CROP_TYPE = "crop_type"
 FIELD_ID = "field_id"
 SOIL_TYPE = "soil_type"
@@ -123,6 +124,31 @@ TIME_DIM = "time"
 DAY_DIM = "day"
 Y_DIM, X_DIM = "y", "x"
 Y_MET_DIM, X_MET_DIM = "y_met", "x_met"
+#: Calendar year of a ``crop_type`` that changes between years (crop rotations): ``crop_type``
+#: is ``(y, x)`` (the same crop every year) or ``(year, y, x)``; :func:`crop_map` reads both.
+YEAR_DIM = "year"
+
+
+def crop_map(obj, year: int | None = None):
+    """The ``(y, x)`` crop map of one calendar year from a dataset or its ``crop_type``.
+
+    A ``(y, x)`` layer (every cube made before rotations existed) is the map of every year and
+    is returned as it is; a ``(year, y, x)`` layer gives the map of ``year`` (default: its
+    last year).
+
+    Raises
+    ------
+    KeyError
+        If ``year`` is not one of the layer's years (the message lists them).
+    """
+    da = obj[CROP_TYPE] if CROP_TYPE in getattr(obj, "data_vars", {}) else obj
+    if YEAR_DIM not in da.dims:
+        return da
+    years = [int(v) for v in da[YEAR_DIM].values]
+    pick = years[-1] if year is None else int(year)
+    if pick not in years:
+        raise KeyError(f"crop_type has no map for {pick}; its years are {years}")
+    return da.sel({YEAR_DIM: pick}, drop=True)
 
 
 def truth_name(band: str) -> str:

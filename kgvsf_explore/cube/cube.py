@@ -463,8 +463,16 @@ class Cube:
 
     @property
     def crop_type(self) -> xr.DataArray:
-        """Crop class codes ``(y, x)``; names via ``legend("crop_type")``."""
-        return self._static(schema.CROP_TYPE)
+        """Crop class codes ``(y, x)``; names via ``legend("crop_type")``. For a cube whose
+        crops rotate (``crop_type`` on ``(year, y, x)``) the map of its last year; other years
+        by :meth:`crop_map`."""
+        return schema.crop_map(self._static(schema.CROP_TYPE))
+
+    def crop_map(self, year: int | None = None) -> xr.DataArray:
+        """Crop class codes ``(y, x)`` of calendar ``year`` (see
+        :func:`kgvsf_explore.schema.crop_map`); the same map every year when crops do not
+        rotate."""
+        return schema.crop_map(self._static(schema.CROP_TYPE), year)
 
     @property
     def field_id(self) -> xr.DataArray:

@@ -329,7 +329,9 @@ def _check_dims(ds: xr.Dataset, p: _Problems, require_truth: bool) -> dict[str, 
         ok[d] = _dims_problem(ds, d, DRIVER_DIMS, p)
     ok[schema.SOIL_MOISTURE] = _dims_problem(ds, schema.SOIL_MOISTURE, (PIXEL_DAILY_DIMS,), p)
     for s in STATICS:
-        ok[s] = _dims_problem(ds, s, (STATIC_DIMS,), p)
+        allowed = (STATIC_DIMS, (schema.YEAR_DIM, *STATIC_DIMS)) if s == schema.CROP_TYPE else (
+            STATIC_DIMS,)
+        ok[s] = _dims_problem(ds, s, allowed, p)
     return ok
 
 

@@ -14,11 +14,13 @@ from .checkpoint import (
     tensors_sha256,
     weights_sha256,
 )
+from .corpus import CorpusData
 from .data import make_loaders, normalisation_stats, with_stats
 from .loop import TrainResult, pretrain
 
 __all__ = [
     "CheckpointError",
+    "CorpusData",
     "TrainResult",
     "load_checkpoint",
     "load_optimizer_state",

@@ -340,7 +340,10 @@ def pretrain(
     ----------
     cubes
         A cube or a list of cubes; the last calendar year of each (or
-        ``train_cfg.val_year``) is held out for validation.
+        ``train_cfg.val_year``) is held out for validation. Or a
+        :class:`~kgvsf_explore.training.corpus.CorpusData` (a ``kgvsf make-corpus`` folder),
+        streamed a few cubes at a time and split by world and year (see
+        :mod:`kgvsf_explore.training.corpus`).
     out_dir
         Output folder (see the module docstring). Without ``resume`` an existing run there is
         overwritten as the new one proceeds.
@@ -430,9 +433,13 @@ def _pretrain(
 
     from .. import models
     from ..models.precision import autocast
+    from .corpus import CorpusData
 
+    corpus = cubes if isinstance(cubes, CorpusData) else None
     if fit_stats:
-        model_cfg = with_stats(model_cfg, normalisation_stats(cubes, train_cfg.val_year))
+        stats = (corpus.stats(train_cfg.val_year) if corpus is not None
+                 else normalisation_stats(cubes, train_cfg.val_year))
+        model_cfg = with_stats(model_cfg, stats)
     schedule = [(int(p), int(s)) for p, s in models.phase_schedule(train_cfg) if s > 0]
     if not schedule:
         raise ValueError("the run has no steps: set phase1_steps/phase2_steps")
@@ -443,8 +450,12 @@ def _pretrain(
     if init_from is not None:
         _init_weights(model, Path(init_from))
     _seed_all(_seed(train_cfg.seed, ctx.rank, 1))  # per-rank masks and dropout
-    stream, val = make_loaders(cubes, model_cfg, train_cfg, rank=ctx.rank,
-                               world_size=ctx.world_size)
+    if corpus is not None:  # streaming over the corpus' cubes, a few open at a time
+        stream, val = corpus.loaders(model_cfg, train_cfg, rank=ctx.rank,
+                                     world_size=ctx.world_size)
+    else:
+        stream, val = make_loaders(cubes, model_cfg, train_cfg, rank=ctx.rank,
+                                   world_size=ctx.world_size)
 
     last_dir, best_dir = out / "last", out / "best"
     st = _State()

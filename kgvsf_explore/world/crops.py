@@ -67,6 +67,20 @@ class CropState:
             days_mature=np.full(n, -1.0),
         )
 
+    def recode(
+        self, mask: np.ndarray, code: np.ndarray, sow_frac: np.ndarray, harvest_frac: np.ndarray
+    ) -> None:
+        """Give the pixels of ``mask`` a new crop (rotation): its sowing date, harvest delay and
+        parameters; its season starts afresh (residue stays on the ground)."""
+        new = CropState.initial(np.where(mask, code, self.code), sow_frac, harvest_frac)
+        self.code = new.code
+        self.sow_target = np.where(mask, new.sow_target, self.sow_target)
+        self.harvest_delay = np.where(mask, new.harvest_delay, self.harvest_delay)
+        self.gdd = np.where(mask, 0.0, self.gdd)
+        self.in_season = self.in_season & ~mask
+        self.days_mature = np.where(mask, -1.0, self.days_mature)
+        self.__post_init__()
+
     def _param(self, name: str) -> np.ndarray:
         values = np.array([getattr(CROPS[c], name) for c in sorted(CROPS)], dtype=float)
         return values[self.code]

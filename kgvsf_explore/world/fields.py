@@ -7,7 +7,7 @@ import numpy as np
 import shapely
 
 from ..schema import CROP_CLASSES, SOIL_CLASSES
-from .params import CROPS, SOILS
+from .params import CROPS, SOILS, WORLD_CROP_CLASSES
 from .random_fields import gaussian_field_2d
 
 #: Share of fields per crop code (after one field of each class is guaranteed).
@@ -44,6 +44,7 @@ def make_fields(
     crs: str,
     max_size: int = 40,
     min_size: int = 10,
+    crop_shares: dict[int, float] | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict[str, np.ndarray]]:
     """Fields as a GeoDataFrame and the matching rasters.
 
@@ -51,6 +52,9 @@ def make_fields(
     ----------
     x_edges, y_edges
         Pixel edge coordinates (``nx + 1`` and ``ny + 1``; ``y_edges`` decreasing).
+    crop_shares
+        Share of fields per crop code (of :data:`~kgvsf_explore.world.params.CROPS`); default
+        :data:`CROP_SHARES`, the corn belt's.
 
     Returns
     -------
@@ -63,8 +67,9 @@ def make_fields(
     """
     rects = split_rectangles(rng, ny, nx, max_size, min_size)
     n = len(rects)
-    codes = sorted(CROP_CLASSES)
-    shares = np.array([CROP_SHARES[c] for c in codes])
+    table = CROP_SHARES if crop_shares is None else crop_shares
+    codes = sorted(CROP_CLASSES) if crop_shares is None else sorted(crop_shares)
+    shares = np.array([table[c] for c in codes])
     crop = rng.choice(codes, size=n, p=shares / shares.sum())
     order = rng.permutation(n)
     k = min(n, len(codes))
@@ -86,7 +91,7 @@ def make_fields(
             {
                 "field_id": fid,
                 "crop_code": int(crop[i]),
-                "crop_type": CROP_CLASSES[int(crop[i])],
+                "crop_type": WORLD_CROP_CLASSES[int(crop[i])],
                 "soil_code": soil,
                 "soil_type": SOIL_CLASSES[soil],
                 "theta_fc": sp.theta_fc,

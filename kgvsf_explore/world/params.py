@@ -54,7 +54,33 @@ CROPS: dict[int, CropParams] = {
                   harvest_delay=(3, 15), residue_lai=0.45, root_depth=0.8),
     4: CropParams("grassland", tbase=5.0, lai_max=3.5, perennial=True, growth_rate=0.12,
                   root_depth=0.5),
+    # Classes of the other climates (``kgvsf_explore.world.climates``); the corn-belt world
+    # uses codes 0-4 only. Thermal times after FAO-56 Table 11 stage lengths and common
+    # degree-day requirements (sorghum ~1400, processing tomato ~1250, rice ~1500, potato
+    # ~1100 degC.d above its base); see docs/world.md.
+    5: CropParams("sorghum", tbase=10.0, lai_max=4.5, sow_doy=(140, 165), sow_tmean=16.0,
+                  gdd_half=600.0, gdd_slope=0.008, gdd_senesce=1050.0, gdd_mature=1450.0,
+                  harvest_delay=(10, 30), residue_lai=0.6, root_depth=1.0),
+    6: CropParams("fallow", tbase=5.0, lai_max=0.05, sow_doy=(0, 0), residue_lai=0.3,
+                  root_depth=0.8),
+    7: CropParams("tomato", tbase=10.0, lai_max=3.5, sow_doy=(75, 120), sow_tmean=12.0,
+                  gdd_half=520.0, gdd_slope=0.009, gdd_senesce=900.0, gdd_mature=1250.0,
+                  harvest_delay=(3, 15), residue_lai=0.3, root_depth=0.7),
+    8: CropParams("rice", tbase=10.0, lai_max=5.5, sow_doy=(110, 140), sow_tmean=14.0,
+                  gdd_half=650.0, gdd_slope=0.008, gdd_senesce=1100.0, gdd_mature=1500.0,
+                  harvest_delay=(10, 30), residue_lai=0.6, root_depth=0.5),
+    9: CropParams("alfalfa", tbase=5.0, lai_max=4.0, perennial=True, growth_rate=0.15,
+                  root_depth=1.2),
+    10: CropParams("orchard", tbase=7.0, lai_max=3.0, perennial=True, growth_rate=0.06,
+                   root_depth=1.2),
+    11: CropParams("potato", tbase=7.0, lai_max=4.0, sow_doy=(95, 125), sow_tmean=8.0,
+                   gdd_half=380.0, gdd_slope=0.011, gdd_senesce=700.0, gdd_mature=1000.0,
+                   harvest_delay=(5, 20), residue_lai=0.2, root_depth=0.5),
 }
+
+#: Names of every crop class of every climate (code -> name); codes 0-4 are
+#: :data:`kgvsf_explore.schema.CROP_CLASSES`, the classes of the corn-belt world.
+WORLD_CROP_CLASSES: dict[int, str] = {code: p.name for code, p in CROPS.items()}
 
 
 @dataclass(frozen=True)

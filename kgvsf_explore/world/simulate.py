@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from .. import schema
 from ..cube.regrid import drivers_on_pixels
 from .crops import CropState
+from .management import growing_mask, season_codes
 from .params import CROPS, SOILS
 from .reflectance import mix_reflectance
 from .water import SoilWater, reference_et, snow_step
@@ -34,6 +35,7 @@ def run_processes(
     output_days: pd.DatetimeIndex,
     block_days: int = 64,
     progress: bool = False,
+    first_year: int | None = None,
 ) -> SimulationOutput:
     """Run snow, water balance and crop growth over every day of ``drivers``.
 
@@ -51,6 +53,13 @@ def run_processes(
         Dates on which the surface reflectance is recorded.
     output_days
         Days whose soil moisture is recorded (the cube's ``day`` axis).
+
+    Notes
+    -----
+    Management (:mod:`kgvsf_explore.world.management`) is on when ``rasters`` holds it:
+    ``crop_by_year`` (``(years, y, x)`` crop codes of a rotation, the first year being
+    ``first_year``) and/or ``irrigated`` (``(y, x)`` bool). Without them the loop is the one
+    the shipped sample was made with.
     """
     days = pd.DatetimeIndex(drivers[schema.DAY_DIM].values)
     crop = rasters["crop_type"].ravel().astype(np.int64)
@@ -76,6 +85,16 @@ def run_processes(
     )
     swe = np.zeros(npx)
     recent_t = np.zeros((5, npx))
+    by_year = rasters.get("crop_by_year")
+    if by_year is not None:
+        by_year = by_year.reshape(len(by_year), npx).astype(np.int64)
+        first = int(first_year if first_year is not None else output_days[0].year)
+        root_factor = rasters["root_factor"].ravel()
+        root_of = np.array([CROPS[c].root_depth for c in sorted(CROPS)])
+        sow_frac, harvest_frac = rasters["sow_frac"].ravel(), rasters["harvest_frac"].ravel()
+    irrigated = rasters.get("irrigated")
+    if irrigated is not None:
+        irrigated = irrigated.ravel().astype(bool)
 
     out_index = {d: i for i, d in enumerate(output_days)}
     img_index = {d: i for i, d in enumerate(image_dates)}
@@ -101,6 +120,18 @@ def run_processes(
             swe, water_in = snow_step(swe, prcp, tmean)
             et0 = reference_et(tmean, arr["srad"][j], arr["dayl"][j])
             et0 = np.where(swe > 0.0, 0.3 * et0, et0)
+            if by_year is not None:
+                target = season_codes(by_year, first, day.year, day.day_of_year)
+                change = (target != crops.code) & ~crops.in_season
+                if change.any():
+                    theta = water.theta
+                    crops.recode(change, target, sow_frac, harvest_frac)
+                    water.root_depth = np.where(
+                        change, root_of[crops.code] * root_factor, water.root_depth)
+                    water.sw = theta * 1000.0 * water.root_depth
+            if irrigated is not None:
+                water.irrigate(irrigated & growing_mask(
+                    crops.code, crops.in_season, crops.days_mature, tmean))
             ks = water.stress()
             crops.step(day.day_of_year, tmean, tmean5, tmax, tmin, ks)
             water.step(water_in, et0, crops.fc_green)

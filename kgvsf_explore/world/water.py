@@ -81,6 +81,15 @@ class SoilWater:
             (self.theta - self.theta_wp) / (self.theta_sat - self.theta_wp), 0.0, 1.0
         )
 
+    def irrigate(self, candidates: np.ndarray) -> np.ndarray:
+        """Refill to field capacity the ``candidates`` whose depletion exceeds RAW = p TAW
+        (FAO-56 management-allowed depletion); return the irrigation depth (mm)."""
+        fc = 1000.0 * self.theta_fc * self.root_depth
+        due = candidates & (fc - self.sw > DEPLETION_P * self.taw)
+        amount = np.where(due, fc - self.sw, 0.0)
+        self.sw = self.sw + amount
+        return amount
+
     def step(self, water_in: np.ndarray, et0: np.ndarray, fc_green: np.ndarray) -> np.ndarray:
         """Advance one day in place; return actual evapotranspiration ETa (mm)."""
         runoff = 0.3 * np.maximum(water_in - 30.0, 0.0)

@@ -56,6 +56,7 @@ class WeatherClimate:
     wet_tmax_shift: float = -2.5
     wet_tmin_shift: float = 1.0
     spatial_length_m: float = 1500.0
+    year_swing: float = 1.0  # scales the year kinds' departures from normal (1: as listed)
 
 
 def _season(doy: np.ndarray, peak_doy: float = 200.0) -> np.ndarray:
@@ -94,6 +95,9 @@ def generate_weather(
     doy = days.day_of_year.to_numpy().astype(float)
     season = _season(doy)
     kinds = np.array([YEAR_KINDS[year_kind.get(y, "normal")] for y in days.year])
+    if c.year_swing != 1.0:  # larger interannual swings (semi-arid climates)
+        kinds = kinds - np.array([1.0, 1.0, 0.0, 0.0])
+        kinds = c.year_swing * kinds + np.array([1.0, 1.0, 0.0, 0.0])
     p_wd = np.clip((c.p_wd_mean + c.p_wd_amp * season) * kinds[:, 0], 0.02, 0.9)
     p_ww = np.clip(c.p_ww_mean + c.p_ww_amp * season, 0.05, 0.95)
     rain_mean = (c.rain_mean + c.rain_amp * season) * kinds[:, 1]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .. import schema
 from ..errors import KGVSFError
-from .sample import make_world
+from .sample import WorldOptions, make_world
 
 
 def world_of(ds: xr.Dataset) -> tuple[int, str]:
@@ -22,10 +24,17 @@ def world_of(ds: xr.Dataset) -> tuple[int, str]:
         ) from err
 
 
+def options_of(ds: xr.Dataset) -> WorldOptions | None:
+    """Climate, sensor and management of a sample-world dataset (None: the default world)."""
+    raw = ds.attrs.get("kgvsf_world")
+    return None if not raw else WorldOptions(**json.loads(raw))
+
+
 def counterfactual(ds: xr.Dataset, scenario) -> xr.Dataset:
-    """The same sample world re-simulated under ``scenario`` (same seed, size, fields, draws)."""
+    """The same sample world re-simulated under ``scenario`` (same seed, size, climate, sensor,
+    management, fields and draws)."""
     seed, size = world_of(ds)
-    cf, _ = make_world(seed=seed, size=size, scenario=scenario)
+    cf, _ = make_world(seed=seed, size=size, scenario=scenario, options=options_of(ds))
     return cf
 
 
@@ -54,7 +63,7 @@ def effect_by_crop(
     sm_b = base[schema.SOIL_MOISTURE].sel(day=window)
     sm_s = scen[schema.SOIL_MOISTURE].sel(day=window)
     legend = schema.legend_from_attrs(base[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
-    crop = base[schema.CROP_TYPE]
+    crop = schema.crop_map(base)  # a rotation world: the crops of its last year
     rows = []
     for code, name in legend.items():
         m = crop == code
@@ -78,6 +87,7 @@ def ndvi_series_by_crop(ds: xr.Dataset, truth: bool = True) -> xr.DataArray:
     """Mean NDVI per crop type and image date, ``(crop_type, time)`` with crop names."""
     nd = ndvi_of(ds, truth)
     legend = schema.legend_from_attrs(ds[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
-    series = [nd.where(ds[schema.CROP_TYPE] == c).mean(("y", "x")) for c in legend]
+    crop = schema.crop_map(ds)
+    series = [nd.where(crop == c).mean(("y", "x")) for c in legend]
     out = xr.concat(series, dim="crop_type").assign_coords(crop_type=list(legend.values()))
     return out.rename("ndvi").where(np.isfinite(out))

@@ -1,0 +1,238 @@
+"""Pretraining from a corpus folder (``kgvsf make-corpus``), streaming, with bounded memory.
+
+The corpus may hold hundreds of cubes; none is loaded whole. :class:`CorpusStream` keeps
+``open_cubes`` *slots*; each slot opens one cube lazily (zarr, through dask), draws
+``batches_per_cube`` batches from it (block reads, as
+:func:`~kgvsf_explore.training.make_loaders` does for cubes left on disk) and then opens the
+next. Memory is bounded by the slots' blocks, whatever the number of cubes.
+
+Even sampling
+    The training cubes are grouped into strata ``(climate, sensor, observed or intervention)``.
+    The ``g``-th cube opened (``g = cycle * slots + slot``) comes from the stratum at position
+    ``g mod S`` of a shuffled order of the ``S`` strata (a new order every ``S`` cubes), and is
+    a random cube of that stratum: every stratum gets the same number of cubes, whatever its
+    size.
+
+Split by world and year
+    The last tenth of the worlds (rounded up; none with a single world) are held out whole:
+    consecutive worlds have different climates (``kgvsf make-corpus`` spreads them round
+    robin), so with 40 worlds over four climates each climate has one validation world. Their
+    observed-weather cubes' last year is the validation data. The other worlds train on
+    every year but their last, observed and intervention cubes alike. So validation is on
+    unseen worlds *and* an unseen year; :meth:`CorpusData.split` gives both lists (recorded
+    in ``training_data.json``).
+
+Seekable
+    Batch ``n`` is a pure function of ``(seed, rank, n)`` (slot ``n mod slots``, that slot's
+    cube and batch index), so a resumed run continues with the batches an uninterrupted one
+    would have drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..cube.io import open_cube
+from ..cube.sampler import Sampler
+from .data import (
+    BLOCK_REUSE,
+    BLOCK_TILES,
+    VAL_SEED,
+    _check_vocabulary,
+    _seed,
+    _Source,
+    _source,
+    normalisation_stats,
+    split_years,
+)
+
+if TYPE_CHECKING:
+    from ..models.config import ModelConfig, TrainConfig
+
+Batch = dict[str, Any]
+
+#: Cubes open at once while streaming, and batches each serves before the next is opened.
+OPEN_CUBES, BATCHES_PER_CUBE = 3, 16
+#: Cubes (one per stratum, at most this many) whose training years give the normalisation
+#: statistics (reading every cube of a large corpus would take as long as the training).
+STATS_CUBES = 8
+
+
+@dataclass
+class CorpusData:
+    """A corpus folder read for pretraining; pass it to :func:`~kgvsf_explore.training.pretrain`
+    in place of the cubes.
+
+    Parameters
+    ----------
+    folder
+        A folder written by ``kgvsf make-corpus`` (with ``manifest.json``).
+    open_cubes, batches_per_cube
+        Streaming: cubes open at once, batches drawn from each before the next one is opened.
+    """
+
+    folder: Path
+    open_cubes: int = OPEN_CUBES
+    batches_per_cube: int = BATCHES_PER_CUBE
+    cubes: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from ..world.corpus import CorpusError, read_manifest
+
+        self.folder = Path(self.folder)
+        manifest = read_manifest(self.folder)
+        self.cubes = [c for c in manifest.get("cubes", [])
+                      if (self.folder / c["path"] / "cube.zarr").exists()]
+        if not self.cubes:
+            raise CorpusError(f"{self.folder} lists no finished cube; run 'kgvsf make-corpus "
+                              f"--out {self.folder} ...' (it resumes) first")
+        if self.open_cubes < 1 or self.batches_per_cube < 1:
+            raise ValueError("open_cubes and batches_per_cube must be at least 1")
+        worlds = sorted({int(c["world"]) for c in self.cubes})
+        # the last tenth of the worlds (consecutive worlds have different climates)
+        held = worlds[-math.ceil(len(worlds) / 10):] if len(worlds) > 1 else []
+        self.val_worlds = held
+        self.train = [c for c in self.cubes if int(c["world"]) not in held]
+        val_from = held or worlds
+        self.val = [c for c in self.cubes
+                    if int(c["world"]) in val_from and int(c["variant"]) == 0]
+        keys = sorted({self.stratum(c) for c in self.train})
+        self.strata = {k: [c for c in self.train if self.stratum(c) == k] for k in keys}
+
+    @staticmethod
+    def stratum(entry: dict[str, Any]) -> tuple[str, str, str]:
+        """``(climate, sensor, "observed" | "intervention")`` of a manifest entry."""
+        return (str(entry["climate"]), str(entry["sensor"]),
+                "observed" if int(entry["variant"]) == 0 else "intervention")
+
+    def open(self, entry: dict[str, Any]):
+        """The cube of a manifest entry, opened lazily."""
+        return open_cube(self.folder / entry["path"])
+
+    def split(self, val_year: int | None = None) -> dict[str, Any]:
+        """The world/year split, as recorded in ``training_data.json``."""
+        years = sorted({int(y) for y in self.open(self.cubes[0]).times.year})
+        held_year = years[-1] if val_year is None else int(val_year)
+        return {
+            "corpus": str(self.folder),
+            "cubes": len(self.cubes),
+            "train_worlds": sorted({int(c["world"]) for c in self.train}),
+            "train_years": [y for y in years if y != held_year],
+            "train_cubes": len(self.train),
+            "val_worlds": sorted({int(c["world"]) for c in self.val}),
+            "val_year": held_year,
+            "val_cubes": [c["path"] for c in self.val],
+            "strata": {"/".join(k): len(v) for k, v in self.strata.items()},
+            "sampling": f"strata evenly, {self.open_cubes} cubes open, "
+                        f"{self.batches_per_cube} batches per cube",
+        }
+
+    def stats(self, val_year: int | None = None) -> dict[str, Any]:
+        """Normalisation statistics from the training years of one cube per stratum (at most
+        :data:`STATS_CUBES`), read lazily one at a time."""
+        picks = [v[0] for v in self.strata.values()][:STATS_CUBES] or self.val[:1]
+        return normalisation_stats([self.open(c) for c in picks], val_year)
+
+    def loaders(
+        self, model_cfg: ModelConfig, train_cfg: TrainConfig, *, rank: int = 0,
+        world_size: int = 1,
+    ) -> tuple[CorpusStream, list[Batch]]:
+        """The training stream and the validation batches (as
+        :func:`~kgvsf_explore.training.make_loaders` returns them)."""
+        kw = _sampler_kwargs(model_cfg, train_cfg)
+        got: dict[int, Batch] = {}
+        n_val = len(self.val)
+        wanted = list(range(rank, train_cfg.val_batches, world_size))
+        for i, entry in enumerate(self.val):  # one validation cube open at a time
+            mine = [b for b in wanted if b % n_val == i]
+            if not mine:
+                continue
+            cube = self.open(entry)
+            _check_vocabulary(cube, model_cfg, i)
+            _, val_cube, _ = split_years(cube, train_cfg.val_year)
+            src = _source(Sampler(val_cube, seed=_seed(VAL_SEED, i), **kw))
+            got.update({b: src.batch(b // n_val) for b in mine})
+            del cube, val_cube, src
+        val = [got[b] for b in wanted]
+        train_entries = self.train or self.val
+        return CorpusStream(self, train_entries, model_cfg, train_cfg, rank), val
+
+
+def _sampler_kwargs(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "tile": model_cfg.tile,
+        "context": model_cfg.context,
+        "k_min": model_cfg.k_min,
+        "k_max": model_cfg.k_max,
+        "n_samples": train_cfg.batch_size,
+        "bands": model_cfg.bands,
+        "truth": False,
+        "block": BLOCK_TILES * model_cfg.tile,
+    }
+
+
+class CorpusStream:
+    """An endless, seekable stream of training batches over a corpus (see the module text).
+
+    Set :attr:`position` to seek; :attr:`opened` counts the cubes opened so far (tests).
+    """
+
+    def __init__(self, corpus: CorpusData, entries: list[dict[str, Any]],
+                 model_cfg: ModelConfig, train_cfg: TrainConfig, rank: int = 0,
+                 position: int = 0) -> None:
+        self.corpus = corpus
+        self.strata = list(corpus.strata.values()) if corpus.train else [entries]
+        self.model_cfg, self.train_cfg, self.rank = model_cfg, train_cfg, int(rank)
+        self.kw = _sampler_kwargs(model_cfg, train_cfg)
+        self.position = int(position)
+        self.slots: dict[int, tuple[int, _Source]] = {}
+        self.opened = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self.batch(self.position)
+        self.position += 1
+        return batch
+
+    def entry(self, g: int) -> dict[str, Any]:
+        """The manifest entry of the ``g``-th cube opened (any slot)."""
+        s = len(self.strata)
+        seed = self.train_cfg.seed
+        order = np.random.default_rng(_seed(seed, self.rank, g // s, 11)).permutation(s)
+        stratum = self.strata[int(order[g % s])]
+        pick = np.random.default_rng(_seed(seed, self.rank, g, 13)).integers(len(stratum))
+        return stratum[int(pick)]
+
+    def batch(self, n: int) -> Batch:
+        """Batch ``n`` of the stream (does not move :attr:`position`)."""
+        k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
+        slot, local = n % k, n // k
+        cycle, within = local // per, local % per
+        g = cycle * k + slot
+        held = self.slots.get(slot)
+        if held is None or held[0] != g:
+            self.slots.pop(slot, None)  # close the slot's previous cube first
+            entry = self.entry(g)
+            cube = self.corpus.open(entry)
+            _check_vocabulary(cube, self.model_cfg, g)
+            pieces, _, _ = split_years(cube, self.train_cfg.val_year)
+            piece = pieces[int(np.random.default_rng(_seed(g, 17)).integers(len(pieces)))]
+            sampler = Sampler(piece, seed=_seed(self.train_cfg.seed, self.rank, g, 19),
+                              **self.kw)
+            self.slots[slot] = (g, _source(sampler, min(BLOCK_REUSE, per)))
+            self.opened += 1
+        return self.slots[slot][1].batch(within)
+
+
+def is_corpus(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder with a corpus ``manifest.json``."""
+    return (Path(path) / "manifest.json").is_file()
