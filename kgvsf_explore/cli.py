@@ -48,7 +48,15 @@ def _info(args: argparse.Namespace) -> int:
             print("\n".join(f"  {p}" for p in problems))
             return 1
         print(f"every chunk of {args.cube} reads")
-    print(repr(open_cube(args.cube)))
+    cube = open_cube(args.cube)
+    print(repr(cube))
+    from .cube.validate import driver_gaps
+
+    gaps = driver_gaps(cube.ds)  # every day, not the sample validation reads
+    if gaps:
+        print(f"\n{len(gaps)} driver(s) of {args.cube} with gaps:")
+        print("\n".join(f"  {g}" for g in gaps))
+        return 1
     return 0
 
 
