@@ -115,7 +115,8 @@ class Forecaster:
             outside it are NaN).
         start
             Forecast date; ``t`` is the last image on or before it, and the result's
-            ``attrs["t"]`` says which date that is (a time zone is converted to UTC). A start
+            ``attrs["t"]`` says which date that is (``attrs["requested_start"]`` keeps
+            ``start``; a time zone is converted to UTC). A start
             more than the longest horizon after ``t`` gives a :class:`StartDateWarning`: every
             forecast date then lies before ``start``.
         horizons
@@ -152,9 +153,13 @@ class Forecaster:
         """
         start, horizons = _checked_start(cube, start, horizons)
         with self._precision():
-            return forecast_region(self.model, cube, start, horizons, scenario, region=region,
-                                   chunks=chunks, batch_size=batch_size, progress=progress,
-                                   weights_id=self.weights_id)
+            out = forecast_region(self.model, cube, start, horizons, scenario, region=region,
+                                  chunks=chunks, batch_size=batch_size, progress=progress,
+                                  weights_id=self.weights_id)
+        # the date asked for, beside attrs["t"], the image the forecast starts from
+        out.attrs["requested_start"] = (str(start.date()) if start == start.normalize()
+                                        else start.isoformat())
+        return out
 
     @staticmethod
     def compare(baseline: xr.Dataset, scenario: xr.Dataset | None = None,
@@ -203,7 +208,8 @@ class Forecaster:
             subtracted = "baseline"
         attrs = {k: v for k, v in baseline[var].attrs.items() if k == "grid_mapping"}
         attrs.update({"long_name": f"{var} difference (scenario minus baseline)",
-                      "subtracted": subtracted, "t": baseline.attrs.get("t", "")})
+                      "subtracted": subtracted, "t": baseline.attrs.get("t", ""),
+                      "requested_start": baseline.attrs.get("requested_start", "")})
         return diff.rename(f"{var}_difference").assign_attrs(attrs)
 
     # ------------------------------------------------------------------------------ embed
