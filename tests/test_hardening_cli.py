@@ -20,7 +20,7 @@ import xarray as xr
 import kgvsf_explore as kx
 from kgvsf_explore import _atomic
 from kgvsf_explore.cli import main
-from kgvsf_explore.errors import KGVSFError, OutputPathError, StartDateWarning
+from kgvsf_explore.errors import KGVSFError
 
 CUBE = str(kx.sample_path())
 BBOX = "446005,4649600,446300,4650000"  # a corner of the shipped sample: a quick forecast
@@ -204,6 +204,8 @@ def fc() -> kx.Forecaster:
 
 
 def test_a_start_long_after_the_last_image_warns(fc) -> None:
+    from kgvsf_explore.errors import StartDateWarning
+
     cube = kx.open_cube(CUBE)
     early = kx.Cube(cube.ds.sel(time=slice(None, "2022-07-10")))
     bbox = tuple(float(v) for v in BBOX.split(","))
@@ -225,6 +227,8 @@ def test_the_api_takes_time_zones_and_refuses_duplicate_horizons(fc) -> None:
 
 
 def test_check_output_reports_unwritable_places(tmp_path: Path) -> None:
+    from kgvsf_explore.errors import OutputPathError
+
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputPathError, match="is a file"):

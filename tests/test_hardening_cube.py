@@ -15,7 +15,7 @@ from conftest import make_fake_dataset
 
 import kgvsf_explore as kx
 from kgvsf_explore.cli import main
-from kgvsf_explore.cube.validate import driver_gaps, validate_dataset
+from kgvsf_explore.cube.validate import validate_dataset
 from kgvsf_explore.errors import CubeValidationError
 
 
@@ -45,6 +45,8 @@ def test_infinite_drivers_in_the_sample_are_problems() -> None:
 
 
 def test_driver_gaps_reads_every_day() -> None:
+    from kgvsf_explore.cube.validate import driver_gaps
+
     ds = make_fake_dataset(drivers_on="pixel")
     assert driver_gaps(ds) == []
     day = ds.day.values[77]
