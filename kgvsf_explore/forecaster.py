@@ -281,16 +281,16 @@ def _checked_start(cube: Cube, start: Any, horizons: Sequence[int]) -> tuple[pd.
         raise KGVSFError(f"horizon(s) {dupes} given more than once; give each horizon once")
     times = pd.DatetimeIndex(np.asarray(cube.ds["time"].values))
     before = times[times <= ts]
-    if len(before) and hs:
+    if len(before) and hs and min(hs) >= 1:  # bad horizons are refused further on
         t = before.max()
         gap = (ts.normalize() - t.normalize()).days
         if gap > max(hs):
             warnings.warn(
                 f"the forecast starts from the last image on or before {ts.date()}, which is "
-                f"{t.date()} ({gap} days earlier): every forecast date (t + {max(hs)} days at "
+                f"{t.date()} ({gap} day(s) earlier): every forecast date (t + {max(hs)} days at "
                 f"most) lies before {ts.date()}. The cube has no image after {t.date()}"
                 if t == times.max() else
                 f"the forecast starts from the last image on or before {ts.date()}, which is "
-                f"{t.date()} ({gap} days earlier, more than the longest horizon {max(hs)})",
+                f"{t.date()} ({gap} day(s) earlier, more than the longest horizon {max(hs)})",
                 StartDateWarning, stacklevel=3)
     return ts, hs
