@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
+import warnings
 from pathlib import Path
+
+from ._cli_args import (
+    bbox_arg,
+    chunks_arg,
+    horizons_arg,
+    ints,
+    join_negative_values,
+    port_arg,
+    start_arg,
+)
 
 
 def _make_sample(args: argparse.Namespace) -> int:
@@ -62,9 +71,15 @@ def _info(args: argparse.Namespace) -> int:
         print(f"every chunk of {args.cube} reads")
     cube = open_cube(args.cube)
     print(repr(cube))
+    from .cube.validate import driver_gaps
     from .ingest.cli import print_cube_details
 
     print_cube_details(cube.ds)
+    gaps = driver_gaps(cube.ds)  # every day, not the sample validation reads
+    if gaps:
+        print(f"\n{len(gaps)} driver(s) of {args.cube} with gaps:")
+        print("\n".join(f"  {g}" for g in gaps))
+        return 1
     return 0
 
 
@@ -177,7 +192,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .app.serve import serve
 
-    print(f"KG-VSF explorer on http://localhost:{args.port}/ (Ctrl-C stops it)", flush=True)
+    host = "localhost" if args.address in (None, "127.0.0.1", "localhost") else args.address
+    print(f"KG-VSF explorer on http://{host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     serve(cube=args.cube, weights=args.weights, port=args.port, show=not args.no_show,
           address=args.address)
     return 0
@@ -198,7 +214,7 @@ def _cubes(args: argparse.Namespace) -> list:
     from .world.variants import random_weather_scenario
 
     cubes = [open_cube(c) for c in args.cube or []]
-    for seed in _ints(args.worlds):
+    for seed in ints(args.worlds, "--worlds"):
         cubes.append(Cube(make_world(seed=seed, size=args.world_size)[0]))
         rng = np.random.default_rng([seed, 7919])
         for _ in range(args.weather_variants):
@@ -209,8 +225,8 @@ def _cubes(args: argparse.Namespace) -> list:
     return cubes
 
 
-def _ints(text: str | None) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()] if text else []
+def _ints(text: str | None, option: str = "a list") -> list[int]:
+    return ints(text, option)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -244,36 +260,37 @@ def _forecast(args: argparse.Namespace) -> int:
     import dask
     from dask.diagnostics import ProgressBar
 
+    from ._atomic import check_output, write_output_dir
     from .cube import open_cube
     from .forecaster import Forecaster
     from .scenario import Scenario
 
+    # the output path is checked before any work: an existing folder kgvsf did not write is
+    # never replaced without --overwrite, an input or the working folder never
+    target = check_output(args.out, overwrite=args.overwrite,
+                          inputs=[args.cube, args.weights, *(args.scenario or [])])
     cube = open_cube(args.cube)
-    bbox = [float(v) for v in args.bbox.split(",")] if args.bbox else None
-    if bbox is not None and len(bbox) != 4:
-        raise ValueError(f"--bbox needs XMIN,YMIN,XMAX,YMAX, got {args.bbox!r}")
     fc = Forecaster.from_pretrained(args.weights, device=args.device or "auto")
     scenario: object = None
     if args.scenario:
         loaded = [Scenario.from_json(path) for path in args.scenario]
         # one file: that scenario; several: the observed weather and each of them
         scenario = loaded[0] if len(loaded) == 1 else [None, *loaded]
-    chunks = args.chunks if args.chunks is None or args.chunks == "auto" else int(args.chunks)
-    out = fc.forecast(cube, bbox, args.start, _ints(args.horizons), scenario, chunks=chunks,
+    out = fc.forecast(cube, args.bbox, args.start, args.horizons, scenario, chunks=args.chunks,
                       progress=not args.quiet)
-    target = Path(args.out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:  # write beside the target, then swap it in: an interrupted run leaves no half store
+
+    def write(tmp: Path) -> None:
         lazy = dask.is_dask_collection(out)
         with ProgressBar(minimum=1) if lazy and not args.quiet else contextlib.nullcontext():
-            out.to_zarr(tmp / "f.zarr", mode="w", consolidated=False)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp / "f.zarr", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"forecast from {out.attrs['t']} for horizons {args.horizons} -> {target}")
+            out.to_zarr(tmp, mode="w", consolidated=False)
+
+    # written beside the target, marked, swapped in: an interrupted run leaves no half store
+    # and the previous store survives until the new one is in place
+    write_output_dir(target, write, kind="forecast")
+    t = out.attrs["t"]
+    snapped = "" if t == args.start else f" (the last image on or before --start {args.start})"
+    horizons = ",".join(str(h) for h in args.horizons)
+    print(f"forecast from {t}{snapped} for horizons {horizons} days -> {target}")
     return 0
 
 
@@ -366,10 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "days replace the cube's drivers (Scenario.from_series)")
     p.add_argument("--year", type=int,
                    help="re-date --series onto this year by month and day (its first year)")
-    p.add_argument("--start", help="first date of the summary window (default: the "
-                                   "scenario's first changed day)")
-    p.add_argument("--end", help="last date of the summary window (default: the scenario's "
-                                 "last changed day)")
+    p.add_argument("--start", type=start_arg, help="first date of the summary window (default: "
+                                                   "the scenario's first changed day)")
+    p.add_argument("--end", type=start_arg, help="last date of the summary window (default: the "
+                                                 "scenario's last changed day)")
     p.add_argument("--out", help="folder for the CSV table and PNG figure")
     p.add_argument("--weights", help="also forecast with these weights ('shipped' for ours)")
     p.set_defaults(func=_whatif)
@@ -395,17 +412,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forecast", help="forecast a region under observed or scenario weather")
     p.add_argument("--cube", required=True)
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--start", required=True, help="forecast date (context up to it)")
-    p.add_argument("--horizons", default="5,15,30", help="days ahead, e.g. 5,15,30")
-    p.add_argument("--bbox", help="XMIN,YMIN,XMAX,YMAX in the cube's CRS")
+    p.add_argument("--start", required=True, type=start_arg,
+                   help="forecast date: the forecast starts from the last image on or before "
+                        "it (a time zone is converted to UTC)")
+    p.add_argument("--horizons", default="5,15,30", type=horizons_arg,
+                   help="days ahead of that image, each once, e.g. 5,15,30")
+    p.add_argument("--bbox", type=bbox_arg,
+                   help="XMIN,YMIN,XMAX,YMAX in the cube's CRS (negative numbers work: "
+                        "--bbox -93.6,41.2,-93.5,41.3)")
     p.add_argument("--scenario", action="append",
                    help="scenario JSON file; repeat it to forecast the observed weather and "
                         "each scenario along a 'scenario' dimension")
-    p.add_argument("--chunks", help="block edge in pixels (or 'auto') to compute the region "
+    p.add_argument("--chunks", type=chunks_arg,
+                   help="block edge in pixels (or 'auto') to compute the region "
                                     "block by block through dask; default: in memory unless "
                                     "the region is over a million pixels")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
-    p.add_argument("--out", required=True, help="output .zarr")
+    p.add_argument("--out", required=True,
+                   help="output .zarr; an existing store kgvsf wrote is replaced, any other "
+                        "existing folder only with --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that kgvsf did not write")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_forecast)
 
@@ -469,16 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the dashboard in the browser (panel serve)")
     p.add_argument("--cube", help="cube to explore (default: the shipped sample)")
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
-    p.add_argument("--address", help="address to listen on (default: all)")
+    p.add_argument("--port", type=port_arg, default=5006, help="TCP port (default 5006)")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 listens on every interface, with a warning)")
     p.add_argument("--no-show", action="store_true", help="do not open a browser tab")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("demo", help="the main job on the shipped sample: summary + what-if")
     p.add_argument("--cube", help="cube to use instead of the shipped sample")
     p.add_argument("--scenario", help="scenario JSON instead of the shipped drought example")
-    p.add_argument("--start", default="2022-06-15")
-    p.add_argument("--end", default="2022-09-30")
+    p.add_argument("--start", default="2022-06-15", type=start_arg)
+    p.add_argument("--end", default="2022-09-30", type=start_arg)
     p.add_argument("--out", default="build/demo", help="folder for the table and figure")
     p.set_defaults(func=_demo)
     return parser
@@ -512,13 +541,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
 
     cfg = EvalConfig(
-        preset=args.preset, seed=args.seed, cube=args.cube, seeds=tuple(_ints(args.seeds)),
+        preset=args.preset, seed=args.seed, cube=args.cube,
+        seeds=tuple(_ints(args.seeds, "--seeds")),
         encoders=names(args.objectives), budgets=tuple(float(b) for b in names(args.budgets)),
         finetune_budgets=tuple(float(b) for b in names(args.finetune_budgets)),
         protocols=names(args.protocols), out=args.out or f"build/evaluate/{args.preset}",
         cache=args.cache, what_if=args.what_if,
-        pretrain_seeds=tuple(_ints(args.pretrain_seeds)), peers=names(args.peers),
-        peers_only=args.peers_only, extra={"command": _evaluate_command(args)},
+        pretrain_seeds=tuple(_ints(args.pretrain_seeds, "--pretrain-seeds")),
+        peers=names(args.peers), peers_only=args.peers_only,
+        extra={"command": _evaluate_command(args)},
     )
     if args.tasks:
         cfg.tasks = names(args.tasks)
@@ -528,13 +559,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"table written to {out}/results.md ({time.perf_counter() - t0:.0f} s)")
     return 0
 
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of a command as one line on stderr (no source line of kgvsf_explore)."""
+    print(f"kgvsf: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``kgvsf`` console script."""
+    """Entry point of the ``kgvsf`` console script.
+
+    Bad arguments are usage errors (exit status 2, naming the option); bad input files, a full
+    disk and the like print ``kgvsf <command>: error: ...`` (exit status 2).
+    """
     from .errors import KGVSFError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(join_negative_values(argv))
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except (OSError, ValueError, KGVSFError) as err:  # disk full, missing files, bad input
         print(f"kgvsf {args.command}: error: {err}", file=sys.stderr)
         return 2

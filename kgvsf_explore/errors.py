@@ -27,6 +27,14 @@ class DriverGapError(KGVSFError, ValueError):
     """Drivers needed for a forecast or a sample are missing (NaN) or infinite on some days."""
 
 
+class OutputPathError(KGVSFError, ValueError):
+    """An output path cannot be written safely (a file, an input, a folder kgvsf did not write)."""
+
+
+class StartDateWarning(UserWarning):
+    """A forecast start far from the image it snaps to (the forecast starts from that image)."""
+
+
 class MissingDependencyError(KGVSFError, ImportError):
     """An optional dependency is needed for what was asked (the message says what to install)."""
 

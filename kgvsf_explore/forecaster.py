@@ -9,13 +9,17 @@ embeddings.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import xarray as xr
 
+from ._dates import to_timestamp
 from .cube.cube import Cube
-from .errors import KGVSFError
+from .errors import KGVSFError, StartDateWarning
 from .inference.embed import embed_region
 from .inference.region import forecast_region
 from .models.kgvsf import KGVSF
@@ -110,9 +114,13 @@ class Forecaster:
             shapely geometry / GeoSeries / GeoDataFrame (e.g. some of ``cube.fields``; pixels
             outside it are NaN).
         start
-            Forecast date; ``t`` is the last image on or before it.
+            Forecast date; ``t`` is the last image on or before it, and the result's
+            ``attrs["t"]`` says which date that is (``attrs["requested_start"]`` keeps
+            ``start``; a time zone is converted to UTC). A start
+            more than the longest horizon after ``t`` gives a :class:`StartDateWarning`: every
+            forecast date then lies before ``start``.
         horizons
-            Days ahead, within the model's ``[k_min, k_max]``.
+            Days ahead of ``t``, within the model's ``[k_min, k_max]``, each once.
         scenario
             None (observed weather), one :class:`~kgvsf_explore.scenario.Scenario`, or a list
             of them (None in the list is the observed weather; adds a ``scenario`` dimension).
@@ -143,10 +151,15 @@ class Forecaster:
         >>> list(out.scenario.values)                                              # doctest: +SKIP
         ['observed', 'dry']
         """
+        start, horizons = _checked_start(cube, start, horizons)
         with self._precision():
-            return forecast_region(self.model, cube, start, horizons, scenario, region=region,
-                                   chunks=chunks, batch_size=batch_size, progress=progress,
-                                   weights_id=self.weights_id)
+            out = forecast_region(self.model, cube, start, horizons, scenario, region=region,
+                                  chunks=chunks, batch_size=batch_size, progress=progress,
+                                  weights_id=self.weights_id)
+        # the date asked for, beside attrs["t"], the image the forecast starts from
+        out.attrs["requested_start"] = (str(start.date()) if start == start.normalize()
+                                        else start.isoformat())
+        return out
 
     @staticmethod
     def compare(baseline: xr.Dataset, scenario: xr.Dataset | None = None,
@@ -195,7 +208,8 @@ class Forecaster:
             subtracted = "baseline"
         attrs = {k: v for k, v in baseline[var].attrs.items() if k == "grid_mapping"}
         attrs.update({"long_name": f"{var} difference (scenario minus baseline)",
-                      "subtracted": subtracted, "t": baseline.attrs.get("t", "")})
+                      "subtracted": subtracted, "t": baseline.attrs.get("t", ""),
+                      "requested_start": baseline.attrs.get("requested_start", "")})
         return diff.rename(f"{var}_difference").assign_attrs(attrs)
 
     # ------------------------------------------------------------------------------ embed
@@ -246,3 +260,37 @@ class Forecaster:
 
     def _precision(self) -> Any:
         return autocast(next(self.model.parameters()).device)
+
+
+def _checked_start(cube: Cube, start: Any, horizons: Sequence[int]) -> tuple[pd.Timestamp,
+                                                                             list[int]]:
+    """``start`` as a naive UTC Timestamp and ``horizons`` as a list of ints, checked.
+
+    Warns (:class:`StartDateWarning`) when the last image on or before ``start`` lies further
+    before it than the longest horizon.
+    """
+    ts = to_timestamp(start, "forecast start")
+    try:
+        hs = [int(h) for h in horizons]
+    except (TypeError, ValueError) as err:
+        raise KGVSFError(f"horizons must be whole numbers of days, got {horizons!r}") from err
+    if any(float(h) != int(h) for h in horizons):
+        raise KGVSFError(f"horizons must be whole numbers of days, got {list(horizons)}")
+    dupes = sorted({h for h in hs if hs.count(h) > 1})
+    if dupes:
+        raise KGVSFError(f"horizon(s) {dupes} given more than once; give each horizon once")
+    times = pd.DatetimeIndex(np.asarray(cube.ds["time"].values))
+    before = times[times <= ts]
+    if len(before) and hs and min(hs) >= 1:  # bad horizons are refused further on
+        t = before.max()
+        gap = (ts.normalize() - t.normalize()).days
+        if gap > max(hs):
+            warnings.warn(
+                f"the forecast starts from the last image on or before {ts.date()}, which is "
+                f"{t.date()} ({gap} day(s) earlier): every forecast date (t + {max(hs)} days at "
+                f"most) lies before {ts.date()}. The cube has no image after {t.date()}"
+                if t == times.max() else
+                f"the forecast starts from the last image on or before {ts.date()}, which is "
+                f"{t.date()} ({gap} day(s) earlier, more than the longest horizon {max(hs)})",
+                StartDateWarning, stacklevel=3)
+    return ts, hs

@@ -5,18 +5,29 @@ cube and weights then come from ``$KGVSF_CUBE`` and ``$KGVSF_WEIGHTS``). The cub
 network are loaded once and shared read-only by all sessions; each session keeps its own
 parameters, encoded contexts and results. Callbacks run on a small thread pool
 (``pn.config.nthreads``), so one session's forecast does not hold up the others' events.
+
+Security: :func:`serve` listens on 127.0.0.1 (this machine) unless told otherwise, and warns
+when it is. Panel's ``/components/<module>/...`` route imports the module the URL names (any
+installed module, before any origin check); :func:`serve` puts a stricter handler in front of
+it that serves only modules already imported from :data:`COMPONENT_PACKAGES`, so a URL can
+never import anything. ``panel serve kgvsf_explore/app/serve.py`` keeps Panel's own route.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import warnings
 from typing import Any
 
 #: Threads that run session callbacks (the torch work releases the GIL).
 SERVER_THREADS = 4
+#: Packages whose (already imported) components may have resources served under /components/.
+COMPONENT_PACKAGES = ("panel", "panel_material_ui", "bokeh", "holoviews", "kgvsf_explore")
+#: Addresses that reach this machine only.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _shared: dict[tuple, tuple[Any, Any]] = {}
 
@@ -49,6 +60,28 @@ def quiet_closed_tabs() -> None:
     if not any(isinstance(f, ClosedTabFilter) for f in log.filters):
         log.addFilter(ClosedTabFilter())
 _shared_lock = threading.Lock()
+
+
+def component_route() -> tuple[str, type, dict]:
+    """A tornado route for ``/components/...`` that never imports a module named in a URL.
+
+    Panel's :class:`~panel.io.server.ComponentResourceHandler` calls
+    ``importlib.import_module`` on the first path segment; this subclass first refuses (404)
+    any module that is not already imported or not in :data:`COMPONENT_PACKAGES`. Put in
+    ``extra_patterns``, it comes before Panel's own route, and tornado takes the first match.
+    """
+    from panel.io.resources import COMPONENT_PATH
+    from panel.io.server import ComponentResourceHandler
+    from tornado.web import HTTPError
+
+    class LoadedComponentHandler(ComponentResourceHandler):
+        def parse_url_path(self, path: str) -> str:
+            module = path.split("/", 1)[0]
+            if module not in sys.modules or module.split(".")[0] not in COMPONENT_PACKAGES:
+                raise HTTPError(404, reason="Not a loaded component module")
+            return super().parse_url_path(path)
+
+    return (f"/{COMPONENT_PATH}(.*)", LoadedComponentHandler, {})
 
 
 def shared_inputs(cube: Any = None, weights: Any = None) -> tuple[Any, Any]:
@@ -86,8 +119,8 @@ def session_app(cube: Any = None, weights: Any = None) -> Any:
 
 
 def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool = True,
-          address: str | None = None, threaded: bool = False, torch_threads: int | None = 1,
-          **kwargs: Any) -> Any:
+          address: str | None = "127.0.0.1", threaded: bool = False,
+          torch_threads: int | None = 1, **kwargs: Any) -> Any:
     """Serve the dashboard (blocks unless ``threaded``).
 
     Parameters
@@ -101,7 +134,9 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
     show
         Open a browser tab.
     address
-        Address to listen on (default: all interfaces Panel picks, localhost URLs).
+        Address to listen on (default 127.0.0.1: this machine only). Any other address (None:
+        every interface) gives a warning: the dashboard has no login, and anyone who can reach
+        the port can use it.
     threaded
         Run the server in a background thread and return it (``.stop()`` ends it).
     torch_threads
@@ -122,6 +157,11 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
         import torch
 
         torch.set_num_threads(torch_threads)
+    if address not in LOOPBACK:
+        warnings.warn(
+            f"the dashboard listens on {address or 'every interface'}: anyone who can reach "
+            f"port {port} of this machine can use it (there is no login). Use the default "
+            "address 127.0.0.1 unless you need access from elsewhere", UserWarning, stacklevel=2)
     shared_inputs(cube, weights)  # load once, before the first browser arrives
     quiet_closed_tabs()
     pn.config.nthreads = SERVER_THREADS
@@ -130,6 +170,7 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
     if "websocket_origin" not in kwargs and port:
         hosts = ["localhost", "127.0.0.1"] + ([address] if address else [])
         kwargs["websocket_origin"] = [f"{h}:{port}" for h in hosts]
+    kwargs["extra_patterns"] = [component_route(), *kwargs.get("extra_patterns", [])]
     return pn.serve({"/": lambda: session_app(cube, weights)}, port=port, show=show,
                     address=address, threaded=threaded, title="KG-VSF explorer", **kwargs)
 

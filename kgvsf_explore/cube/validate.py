@@ -209,6 +209,12 @@ def validate_dataset(ds: xr.Dataset, *, require_truth: bool = False) -> None:
             f"expected an xarray.Dataset, got {type(ds).__name__}; open files with "
             "kgvsf_explore.open_cube"
         )
+    for dim, what in ((schema.TIME_DIM, "image dates"), (schema.DAY_DIM, "days of drivers")):
+        if ds.sizes.get(dim, None) == 0:
+            raise CubeValidationError(
+                f"the dataset has no {what}: its '{dim}' dimension has length 0. A cube needs "
+                f"at least one image and the daily drivers around it; check the date range "
+                "or the selection that produced it (e.g. ds.sel(time=...) matching nothing)")
     p = _Problems()
     _check_presence(ds, p, require_truth)
     axes_ok = _check_axes(ds, p)
@@ -724,7 +730,8 @@ def _check_driver_values(name: str, v: np.ndarray, p: _Problems) -> None:
     unit = schema.DRIVER_UNITS[name]
     st = _nan_stats(v)
     if st is None:
-        p.add(name, "all sampled values are NaN; fill the driver (no gaps allowed)")
+        p.add(name, "all sampled values are NaN or infinite; fill the driver (no gaps "
+                    "allowed)")
         return
     vmin, vmax, vmean = st
     n_nan = int(np.isnan(v).sum())
@@ -734,7 +741,14 @@ def _check_driver_values(name: str, v: np.ndarray, p: _Problems) -> None:
             f"{n_nan} of {v.size} sampled values are NaN; drivers must be complete: "
             f"fill gaps, e.g. ds['{name}'] = ds['{name}'].interpolate_na('day')",
         )
-    if name in _TEMPS and vmean > 150:
+    n_inf = int(np.isinf(v).sum())
+    if n_inf:
+        p.add(
+            name,
+            f"{n_inf} of {v.size} sampled values are infinite; replace them, e.g. "
+            f"ds['{name}'] = ds['{name}'].where(np.isfinite(ds['{name}'])).interpolate_na('day')",
+        )
+    if name in _TEMPS and 150 < vmean < 400 and vmax < 400:  # 1e30 is not Kelvin
         p.add(name, f"mean {vmean:.1f} looks like Kelvin; subtract 273.15 to get {unit}")
         return
     if name == "prcp" and 0 < vmax < 0.5:
@@ -765,3 +779,38 @@ def _check_driver_values(name: str, v: np.ndarray, p: _Problems) -> None:
             f"sampled values {vmin:.4g}..{vmax:.4g} are outside the plausible range "
             f"{lo:g}..{hi:g} {unit}; check the units",
         )
+
+
+def driver_gaps(ds: xr.Dataset) -> list[str]:
+    """Every driver's missing (NaN) or infinite values, over all days (one line per driver).
+
+    :func:`validate_dataset` only samples the drivers; this reads them whole (one dask pass
+    per driver), so ``kgvsf info`` finds every gap a forecast would later refuse.
+    """
+    import dask
+
+    lazy = {}
+    for name in schema.DRIVERS:
+        if name in ds.data_vars and schema.DAY_DIM in ds[name].dims:
+            da = ds[name]
+            bad = ~np.isfinite(da)
+            other = [d for d in da.dims if d != schema.DAY_DIM]
+            lazy[name] = (bad.any(other) if other else bad, np.isinf(da).any())
+    if not lazy:
+        return []
+    (computed,) = dask.compute(lazy)
+    lines = []
+    days = ds[schema.DAY_DIM].values
+    for name, (per_day, has_inf) in computed.items():
+        flags = np.asarray(per_day.values if hasattr(per_day, "values") else per_day, bool)
+        if not flags.any():
+            continue
+        dates = days[flags]
+        shown = ", ".join(str(np.datetime_as_string(d, unit="D")) for d in dates[:5])
+        more = f" and {len(dates) - 5} more" if len(dates) > 5 else ""
+        kind = "missing (NaN) or infinite" if bool(has_inf) else "missing (NaN)"
+        lines.append(f"driver {name!r} is {kind} on {len(dates)} day(s): {shown}{more}; "
+                     "a forecast that needs those days refuses to run: fill them, e.g. "
+                     f"ds['{name}'] = ds['{name}'].where(np.isfinite(ds['{name}']))"
+                     ".interpolate_na('day')")
+    return lines

@@ -100,11 +100,20 @@ def forecast_maps(
     if clim is None and "clim" not in opts:  # computing the limits reads every frame
         top = _style.robust_max(da.values)
         clim = (0.0, top if top > 0 else 1.0)
-    origin = forecast.attrs.get("t")
-    title = f"{label} forecast" + (f" from {origin}" if origin else "")
+    title = f"{label} forecast" + start_text(forecast.attrs)
     defaults = {"cmap": cmap, "clim": clim, "clabel": label}
     return _grouped_maps(da.rename(var), title, defaults, forecast, layout=layout, cols=cols,
                          dynamic=dynamic, tiles=tiles, crs=crs, opts=opts)
+
+
+def start_text(attrs: dict) -> str:
+    """`` from <t>`` for a title, saying when ``t`` is not the start that was asked for."""
+    t, asked = attrs.get("t"), attrs.get("requested_start")
+    if not t:
+        return ""
+    if asked and str(asked)[:10] != str(t):
+        return f" from {t} (the last image on or before {asked})"
+    return f" from {t}"
 
 
 def difference_map(
@@ -166,7 +175,7 @@ def difference_map(
     vmax = float(vmax)
     label = name.replace("_", " ")
     subtracted = diff.attrs.get("subtracted")
-    title = label + (f" (minus {subtracted})" if subtracted else "")
+    title = label + (f" (minus {subtracted})" if subtracted else "") + start_text(diff.attrs)
     defaults = {"cmap": _style.CMAPS["difference"][0], "clim": (-vmax, vmax), "clabel": label}
     return _grouped_maps(da.rename(name), title, defaults, diff, layout=layout, cols=cols,
                          dynamic=dynamic, tiles=tiles, crs=crs, opts=opts)

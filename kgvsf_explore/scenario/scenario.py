@@ -23,7 +23,13 @@ from ._normalise import as_date, fmt_num
 from .apply import apply_scenario
 from .change import Change
 from .grammar import GRAMMAR, parse_changes
-from .jsonform import AnyChange, format_version, scenario_from_dict
+from .jsonform import (
+    MAX_FILE_BYTES,
+    AnyChange,
+    check_json_text,
+    format_version,
+    scenario_from_dict,
+)
 from .replace import SeriesReplacement, YearReplacement
 from .series import read_series, redate
 from .vocabulary import CHANGEABLE_DRIVERS, VERSION_KEY
@@ -134,12 +140,21 @@ class Scenario:
         else:
             where = str(path)
             try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as err:
+                size = Path(path).stat().st_size
+            except (OSError, TypeError, ValueError) as err:
                 raise ScenarioError(f"cannot read scenario file {where}: {err}") from None
+            if size > MAX_FILE_BYTES:
+                raise ScenarioError(
+                    f"scenario file {where} has {size:,} bytes, more than the "
+                    f"{MAX_FILE_BYTES:,} a scenario may have; is it a scenario file?")
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise ScenarioError(f"cannot read scenario file {where}: {err}") from None
+        check_json_text(text, where)
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise ScenarioError(f"scenario {where} is not valid JSON: {err}") from None
         try:
             return cls.from_dict(data)

@@ -17,6 +17,11 @@ a ``COMMIT`` marker is then written and the files are moved into place with :fun
 the half-written folder is ignored and removed by the next save) or a committed journal that
 :func:`load_checkpoint` and the next save finish moving (roll forward). Loading never
 unpickles: no ``torch.load``.
+
+Loading checks before it allocates anything: the types and sizes in ``config.json`` are bounded
+(:data:`CONFIG_BOUNDS`), and the model is first built on PyTorch's ``meta`` device (no memory)
+to compare its tensor names and shapes with the safetensors header, so a hostile or damaged
+checkpoint fails with a :class:`CheckpointError` in milliseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -66,6 +72,16 @@ REQUIRED = (MODEL_FILE, CONFIG_FILE, STATE_FILE)
 _COMMIT = "COMMIT"
 _TMP_PREFIX = ".tmp-"
 _MAX_LISTED = 12
+
+#: Inclusive bounds of every integer size of a ``ModelConfig`` in ``config.json``, checked
+#: before any model is built (generous: the ``base`` preset uses a fraction of each).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "tile": (1, 1024), "patch": (1, 256), "dim": (1, 4096), "depth": (1, 64),
+    "heads": (1, 64), "seq_depth": (1, 64), "weather_hidden": (1, 4096),
+    "pixel_dim": (1, 1024), "context": (1, 366), "k_min": (1, 366), "k_max": (1, 366),
+}
+#: Most band or driver names a configuration may list.
+MAX_NAMES = 64
 
 
 class CheckpointError(KGVSFError):
@@ -135,12 +151,21 @@ def _save_tensors(
     path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]
 ) -> None:
     """safetensors file through a temporary name and :func:`os.replace`."""
+    import safetensors
     import safetensors.torch as st
 
     part = path.with_name(path.name + ".part")
     # own, contiguous CPU copies: safetensors refuses shared or strided storage
     cpu = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
-    st.save_file(cpu, str(part), metadata=metadata)
+    try:
+        st.save_file(cpu, str(part), metadata=metadata)
+    except safetensors.SafetensorError as err:  # what a full disk gives; OSError passes as is
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise CheckpointError(
+            f"could not write {path.name} ({err}); is the disk full? Nothing was replaced: "
+            "the previous checkpoint files (if any) are intact. Free some space and save again"
+        ) from err
     os.chmod(part, 0o644)  # safetensors creates 0600 files; weights are meant to be shared
     _fsync(part)
     os.replace(part, path)
@@ -375,6 +400,44 @@ def _verify(folder: Path, section: Mapping[str, Any], name: str) -> None:
         )
 
 
+def _check_model_json(model: Any, path: Path) -> None:
+    """Types and bounds of the ``model`` section of ``config.json`` (before anything is built).
+    """
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{path}: 'model' must be a JSON object, got "
+                              f"{type(model).__name__}")
+    for key, (lo, hi) in CONFIG_BOUNDS.items():
+        if key not in model:
+            continue
+        value = model[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CheckpointError(
+                f"{path}: model.{key} must be an integer, got {type(value).__name__} "
+                f"{value!r}" + (f"; write {value} without quotes" if isinstance(value, str)
+                                and value.strip().isdigit() else ""))
+        if not lo <= value <= hi:
+            raise CheckpointError(
+                f"{path}: model.{key} = {value} is outside {lo}..{hi}; this checkpoint's "
+                "configuration is damaged or not meant for kgvsf_explore")
+    for key in ("bands", "drivers"):
+        names = model.get(key, [])
+        if (not isinstance(names, list) or len(names) > MAX_NAMES
+                or not all(isinstance(n, str) and 0 < len(n) <= 64 for n in names)):
+            raise CheckpointError(f"{path}: model.{key} must be a list of at most {MAX_NAMES} "
+                                  "variable names (strings)")
+    for key in ("band_mean", "band_std", "driver_mean", "driver_std"):
+        values = model.get(key, [])
+        if (not isinstance(values, list) or len(values) > MAX_NAMES
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) for v in values)):
+            raise CheckpointError(f"{path}: model.{key} must be a list of finite numbers")
+    dropout = model.get("dropout", 0.0)
+    if (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
+            or not 0.0 <= dropout < 1.0):
+        raise CheckpointError(f"{path}: model.dropout must be a number in [0, 1), got "
+                              f"{dropout!r}")
+
+
 def _read_config(folder: Path) -> tuple[ModelConfig, TrainConfig | None]:
     path = folder / CONFIG_FILE
     try:
@@ -382,11 +445,49 @@ def _read_config(folder: Path) -> tuple[ModelConfig, TrainConfig | None]:
     except (OSError, UnicodeDecodeError) as err:
         raise CheckpointError(f"cannot read checkpoint file {path}: {err}") from err
     try:
-        return config_from_json(text)
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"checkpoint file {path} is corrupted or truncated: {err}") from err
+    except RecursionError as err:
+        raise CheckpointError(f"checkpoint file {path} is nested too deeply") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    _check_model_json(data.get("model"), path)
+    try:
+        return config_from_json(text)
     except (ValueError, TypeError, KeyError) as err:
         raise CheckpointError(f"{path}: {err}") from err
+
+
+def _header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """``(metadata, shapes)`` of a safetensors file from its header only (nothing loaded)."""
+    import safetensors
+
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file {path} is missing")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"checkpoint file {path} is truncated or corrupted (not a readable safetensors "
+            f"file: {err})"
+        ) from err
+    return metadata, shapes
+
+
+def _meta_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None,
+                cfg_path: Path) -> torch.nn.Module:
+    """The model built on the ``meta`` device: names and shapes, no memory."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return build_model(model_cfg, train_cfg)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{cfg_path}: the model cannot be built from this "
+                              f"configuration: {err}") from err
 
 
 def _zero_default_keys(model: torch.nn.Module) -> tuple[str, ...]:
@@ -410,15 +511,17 @@ def _with_zero_defaults(
 
 
 def _check_keys(
-    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path, cfg_path: Path
+    model: torch.nn.Module, tensors: Mapping[str, Any], path: Path, cfg_path: Path
 ) -> None:
+    """Names and shapes of the weights (tensors, or shapes from the header) vs the model's."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(tensors) - set(_zero_default_keys(model)))
-    unexpected = sorted(set(tensors) - set(expected))
+    found = {k: tuple(v) if isinstance(v, tuple) else tuple(v.shape) for k, v in tensors.items()}
+    missing = sorted(set(expected) - set(found) - set(_zero_default_keys(model)))
+    unexpected = sorted(set(found) - set(expected))
     shapes = sorted(
-        f"{k}: weights {tuple(tensors[k].shape)} vs config {expected[k]}"
-        for k in set(expected) & set(tensors)
-        if tuple(tensors[k].shape) != expected[k]
+        f"{k}: weights {found[k]} vs config {expected[k]}"
+        for k in set(expected) & set(found)
+        if found[k] != expected[k]
     )
     if missing or unexpected or shapes:
         parts = []
@@ -455,9 +558,10 @@ def load_checkpoint(
     ------
     CheckpointError
         If a file is missing (named), a safetensors or JSON file is truncated or corrupted
-        (named), a file's sha256 differs from the manifest, the configuration does not match
+        (named), a file's sha256 differs from the manifest, a configuration value has the
+        wrong type or lies outside :data:`CONFIG_BOUNDS`, the configuration does not match
         the weights (missing/unexpected keys and shape mismatches listed), or a version is
-        unsupported.
+        unsupported. All of these are found before the model's memory is allocated.
 
     Notes
     -----
@@ -476,25 +580,29 @@ def load_checkpoint(
             f"(a checkpoint needs {', '.join(REQUIRED)})"
         )
     state, section = _read_state(folder)
-    model_cfg, train_cfg = _read_config(folder)
+    model_cfg, train_cfg = _read_config(folder)  # types and bounds checked
     device = str(map_location)
     model_path = folder / MODEL_FILE
-    metadata, tensors = _read_safetensors(model_path, "cpu")
-    _verify(folder, section, MODEL_FILE)
+    metadata, shapes = _header(model_path)
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
             f"{model_path} is not a kgvsf weights file (metadata format "
             f"{metadata.get('format')!r}, expected {FORMAT!r})"
         )
-    model = build_model(model_cfg, train_cfg)
-    _check_keys(model, tensors, model_path, folder / CONFIG_FILE)
+    # names and shapes compared on the meta device: no memory until they match
+    _check_keys(_meta_model(model_cfg, train_cfg, folder / CONFIG_FILE), shapes, model_path,
+                folder / CONFIG_FILE)
     if metadata.get("config_sha256") != config_sha256(model_cfg):
         raise CheckpointError(
             f"{folder / CONFIG_FILE} does not match the weights in {model_path}: the weights "
             "were saved with another model configuration (config_sha256 differs), e.g. other "
             "normalisation statistics"
         )
+    _verify(folder, section, MODEL_FILE)
     _verify(folder, section, CONFIG_FILE)
+    _, tensors = _read_safetensors(model_path, "cpu")
+    model = build_model(model_cfg, train_cfg)
+    _check_keys(model, tensors, model_path, folder / CONFIG_FILE)
     tensors = _with_zero_defaults(model, tensors)
     try:
         model.load_state_dict(tensors, strict=True)
