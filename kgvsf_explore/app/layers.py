@@ -83,7 +83,7 @@ def layer_data(cube: Cube, layer: str, start: pd.Timestamp,
         if schema.CROP_TYPE not in ds:
             raise KGVSFError("this cube has no crop_type layer")
         return {"kind": "classes", "x": x, "y": y, "title": "crop map",
-                "values": np.asarray(ds[schema.CROP_TYPE].isel(sub).values),
+                "values": np.asarray(schema.crop_map(ds).isel(sub).values),
                 "legend": cube.legend(schema.CROP_TYPE)}
     if layer == "soil moisture":
         if schema.SOIL_MOISTURE not in ds:

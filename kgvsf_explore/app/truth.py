@@ -22,9 +22,9 @@ import pandas as pd
 import xarray as xr
 
 from .. import schema
-from ..world.sample import WorldSpec, scenario_weather, world_inputs, world_streams
+from ..world.sample import WorldOptions, scenario_weather, world_inputs, world_spec, world_streams
 from ..world.simulate import run_processes
-from ..world.whatif import world_of
+from ..world.whatif import options_of, world_of
 
 
 def is_sample_world(ds: xr.Dataset) -> bool:
@@ -65,16 +65,18 @@ def region_truth(ds: xr.Dataset, scenario: Any, rows: slice, cols: slice,
     ('day', 'band', 'y', 'x')
     """
     seed, size = world_of(ds)
-    spec = WorldSpec(seed=seed, size=size)
-    _, rasters, _, met = world_inputs(spec, world_streams(spec))
+    opts = (options_of(ds) or WorldOptions()).resolved()  # as make_world resolves them
+    spec = world_spec(seed, size, opts)
+    _, rasters, _, met = world_inputs(spec, world_streams(spec), opts)
     met = met.isel(y=rows, x=cols)
     y, x = met["y"].values, met["x"].values
     stored = scenario_weather(met, scenario)
     want = pd.DatetimeIndex([pd.Timestamp(d) for d in days])
     order_days = want.sort_values().unique()
     stored = stored.sel(day=slice(None, order_days[-1]))
-    region = {k: v[rows, cols] for k, v in rasters.items()}
-    sim = run_processes(stored, region, order_days, order_days)
+    region = {k: (v[:, rows, cols] if k == "crop_by_year" else v[rows, cols])
+              for k, v in rasters.items()}
+    sim = run_processes(stored, region, order_days, order_days, first_year=spec.years[0])
     ny, nx = len(y), len(x)
     pos = order_days.get_indexer(want)
     refl = sim.reflectance.reshape(len(order_days), len(schema.BANDS), ny, nx)[pos]

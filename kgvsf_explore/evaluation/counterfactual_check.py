@@ -83,7 +83,8 @@ def prepare_cases(cube: Cube, split: FieldYearSplit) -> list[CheckCase]:
     t = times[times <= pd.Timestamp(f"{year}-07-01")][-1]
     legend = schema.legend_from_attrs(ds[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
     codes = [c for c, n in legend.items() if n in RAINFED]
-    pixels = split.pixels("test") & np.isin(np.asarray(ds[schema.CROP_TYPE].values), codes)
+    pixels = split.pixels("test") & np.isin(np.asarray(schema.crop_map(ds, year).values),
+                                            codes)
     base = ndvi_of(ds)
     cases = []
     for name, (scen, days) in scenarios_at(t).items():

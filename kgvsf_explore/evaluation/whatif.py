@@ -67,7 +67,7 @@ def forecast_vs_truth(
             targets.append(target)
     fc = forecast_region(model, Cube(base), t, ks, [None, scenario], progress=progress)
     legend = schema.legend_from_attrs(base[schema.CROP_TYPE].attrs)
-    crop = base[schema.CROP_TYPE].values
+    crop = schema.crop_map(base, t.year).values
     rows = []
     for i, (k, target) in enumerate(zip(ks, targets)):
         d_true = _true_ndvi(counterfactual, target) - _true_ndvi(base, target)
@@ -114,7 +114,7 @@ def scenario_response(
     d_model = nd[1] - nd[0]
     legend = schema.legend_from_attrs(base[schema.CROP_TYPE].attrs)
     codes = [c for c, n in legend.items() if n in RAINFED]
-    sel = np.isin(base[schema.CROP_TYPE].values, codes)
+    sel = np.isin(schema.crop_map(base, t.year).values, codes)
     a, b = d_model[sel], d_true[sel]
     strong = np.abs(b) > 0.02
     return {

@@ -45,7 +45,7 @@ def crop_map(cube: Any, *, tiles: Any = None, crs: Any = None, **opts: Any) -> A
         raise KGVSFError(f"the cube has no '{schema.CROP_TYPE}' layer; variables: "
                          f"{sorted(str(v) for v in ds.data_vars)}")
     legend = cube.legend(schema.CROP_TYPE) or schema.CROP_CLASSES
-    return categorical_map(ds[schema.CROP_TYPE], legend, title="crop type", label="crop type",
+    return categorical_map(schema.crop_map(ds), legend, title="crop type", label="crop type",
                            tiles=tiles, crs=crs, source=cube, **opts)
 
 

@@ -173,7 +173,7 @@ def draw(cube: Cube, split: FieldYearSplit, part: str, cfg: ModelConfig, n: int,
     g = cfg.context - 2 if gap else None
     for s in samples:
         rows, cols = slice(s.row, s.row + cfg.tile), slice(s.col, s.col + cfg.tile)
-        crop.append(np.asarray(ds[schema.CROP_TYPE].values[rows, cols]))
+        crop.append(np.asarray(schema.crop_map(ds, pd.Timestamp(s.t).year).values[rows, cols]))
         part_px.append(pixels[rows, cols])
         day = pd.Timestamp(s.t)
         sm_t.append(np.asarray(ds[schema.SOIL_MOISTURE].sel({schema.DAY_DIM: day}).values[

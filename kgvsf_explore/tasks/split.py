@@ -77,7 +77,7 @@ def make_split(cube: Cube, seed: int = SPLIT_SEED) -> FieldYearSplit:
     if len(years) < 2:
         raise ValueError(f"the split by year needs two image years; the cube has {years}")
     fid = np.asarray(ds[schema.FIELD_ID].values)
-    crop = np.asarray(ds[schema.CROP_TYPE].values)
+    crop = np.asarray(schema.crop_map(ds, years[-1]).values)  # the test year's map
     rng = np.random.default_rng(seed)
     group = np.zeros(fid.shape, dtype=np.int8)
     ids = np.unique(fid)

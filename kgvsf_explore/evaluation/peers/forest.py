@@ -32,10 +32,7 @@ SM_STEPS = 9
 def crop_of_year(ds, year: int) -> np.ndarray:
     """The ``(y, x)`` crop codes of ``year`` (crop maps with a ``year`` dimension are indexed;
     a static map is the same every year)."""
-    crop = ds[schema.CROP_TYPE]
-    if "year" in crop.dims:
-        crop = crop.sel(year=year)
-    return np.asarray(crop.values).astype(np.int64)
+    return np.asarray(schema.crop_map(ds, year).values).astype(np.int64)
 
 
 def _forest(classifier: bool, seed: int, n_estimators: int):
