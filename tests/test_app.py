@@ -71,8 +71,9 @@ def test_driver_map_equals_the_slow_path(layout: str) -> None:
     cube = Cube(ds)
     windows = [(0, 0), (8, 12), (24, 28)]
     dmap = DriverMap(cube, windows, 16, schema.DRIVERS, 30, 59)
-    # vp clipping (tmin lowered under the dew point) makes the scenario non-linear
-    scen = Scenario.parse("tmax -8", "tmin -8", "prcp x0.5 from 2021-04-10 to 2021-05-01",
+    # vp clipping (tmax lowered until saturation at tmax is under the vapour pressure) makes
+    # the scenario non-linear
+    scen = Scenario.parse("tmax -12", "tmin -12", "prcp x0.5 from 2021-04-10 to 2021-05-01",
                           "srad x1.2")
     for sc in (None, scen):
         with warnings.catch_warnings():
