@@ -60,7 +60,8 @@ def test_readme_is_for_users() -> None:
     assert len(text.splitlines()) < 150
     assert "![" in text  # one picture
     section = text.split("## What the model can and cannot do today\n", 1)[1].split("\n## ")[0]
-    assert "<!-- peers: filled by the evaluation (kgvsf evaluate-weights) -->" in section
+    # the model's scores beside the peers a user would pick instead, from the scorecard command
+    assert "kgvsf evaluate-weights" in section and "peers" in section
     for doc in ("cli", "model", "schema", "world", "evaluation", "ingest", "scale"):
         assert f"(docs/{doc}.md)" in text
 
