@@ -2,7 +2,8 @@
 
 - **persistence**: each pixel keeps its last valid observation of the context;
 - **climatology**: each pixel's mean valid observation within +-10 days of the target's day of
-  year, over the *other* years of the same cube.
+  year, over the *other* years of the same cube (the peer of
+  :mod:`kgvsf_explore.evaluation.peers.climatology`).
 
 Errors are mean squared errors of reflectance (all bands) against the cloud-free truth when the
 cube has it (simulated worlds), else against the valid pixels of the observed target, on the
@@ -18,22 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import schema
 from ..cube.cube import Cube
 from ..cube.sampler import Sample, Sampler, sample_to_tensors
 from ..models.kgvsf import KGVSF
+from .peers.climatology import climatology
+from .peers.history import PixelHistory
 
 #: Horizon bins (days) of the skill table: (0, 5], (5, 10], ..., (55, 60].
 HORIZON_EDGES: tuple[int, ...] = tuple(range(0, 65, 5))
-
-
-def _climatology(cube: Cube, bands: Sequence[str]) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
-    refl = cube.ds[list(bands)].to_dataarray("band").transpose("time", "band", "y", "x")
-    times = pd.DatetimeIndex(cube.ds[schema.TIME_DIM].values)
-    return refl, times.day_of_year.to_numpy(), times.year.to_numpy()
 
 
 def forecast_skill(
@@ -77,23 +73,19 @@ def forecast_skill(
     test = cube.sel_time(f"{year}-01-01", f"{year}-12-31")
     sampler = Sampler(test, tile=cfg.tile, context=cfg.context, k_min=cfg.k_min,
                       k_max=cfg.k_max, seed=seed, n_samples=n_cases)
-    refl, doys, years = _climatology(cube, cfg.bands)
-    other = years != year
+    hist = PixelHistory.from_cube(cube)
+    have = set(cube.observed_bands)
+    idx = [schema.BANDS.index(b) for b in cfg.bands if b in have]  # the bands scored
+    rr, cc = (a.ravel() for a in np.meshgrid(np.arange(cfg.tile), np.arange(cfg.tile),
+                                             indexing="ij"))
     rows = []
     for s, pred in _predictions(model, sampler, n_cases, batch_size, progress):
         truth, ok = _truth(s)
         persist = _persistence(s, pred)
-        # climatology: same pixels, other years, +-10 days of the target's day of year
-        target_doy = (pd.Timestamp(s.t) + pd.Timedelta(days=s.k)).day_of_year
-        near = np.abs((doys - target_doy + 182) % 365 - 182) <= 10
-        sel = np.flatnonzero(near & other)
-        clim = np.full_like(pred, np.nan)
-        if len(sel):
-            win = refl.isel(time=sel, y=slice(s.row, s.row + cfg.tile),
-                            x=slice(s.col, s.col + cfg.tile)).values
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                clim = np.nanmean(win, axis=0)
+        # climatology: the peer's (same pixels, other years, +-10 days of the target's doy)
+        target = pd.Timestamp(s.t) + pd.Timedelta(days=s.k)
+        c_refl, _ = climatology(hist, target, rr + s.row, cc + s.col)
+        clim = c_refl[:, idx].T.reshape(len(idx), cfg.tile, cfg.tile)
         ok &= np.isfinite(persist).all(0) & np.isfinite(clim).all(0)
         if ok.sum() < 10:
             continue
