@@ -133,3 +133,14 @@ def test_input_is_not_modified_in_place() -> None:
     lazy = ds.chunk({"day": 20})
     Scenario(tuple(_many_changes(30))).apply(lazy)["tmax"].load()
     np.testing.assert_array_equal(ds["tmax"].values, before)
+
+
+def test_a_series_from_year_1000_is_a_scenario_error() -> None:
+    import pandas as pd
+
+    ds = make_fake_dataset()
+    days = pd.date_range("1000-07-01", periods=3, freq="D", unit="s")
+    series = pd.DataFrame({"tmax": [30.0, 31.0, 32.0]}, index=days)
+    scen = Scenario.from_series(series)
+    with pytest.raises(ScenarioError, match="covers none of the data's days"):
+        scen.apply(ds)

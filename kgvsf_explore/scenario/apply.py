@@ -218,7 +218,10 @@ def _from_year(c: YearReplacement, da: xr.DataArray, i: int) -> tuple[xr.DataArr
 def _from_series(c: SeriesReplacement, da: xr.DataArray, i: int) -> tuple[xr.DataArray, None]:
     idx = _day_index(c, da, i, "replaces days by a series")
     sel = _window_selection(c, idx, i)
-    pos = pd.DatetimeIndex(c.days).get_indexer(idx.normalize())
+    try:
+        pos = pd.DatetimeIndex(c.days).get_indexer(idx.normalize())
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):  # e.g. a series from year 1000
+        pos = np.full(len(idx), -1)
     has = (pos >= 0) & sel
     if not has.any():
         window = f" within the window {c.window_text()}" if c.window_text() else ""
