@@ -135,12 +135,12 @@ def test_input_is_not_modified_in_place() -> None:
     np.testing.assert_array_equal(ds["tmax"].values, before)
 
 
-def test_a_series_from_year_1000_is_a_scenario_error() -> None:
-    import pandas as pd
+def test_a_series_from_year_1000_is_a_scenario_error(tmp_path: Path) -> None:
+    from kgvsf_explore import open_cube, sample_path
 
-    ds = make_fake_dataset()
-    days = pd.date_range("1000-07-01", periods=3, freq="D", unit="s")
-    series = pd.DataFrame({"tmax": [30.0, 31.0, 32.0]}, index=days)
-    scen = Scenario.from_series(series)
+    ds = open_cube(sample_path()).ds
+    csv = tmp_path / "old.csv"
+    csv.write_text("date,tmax,tmin\n1000-07-01,30,18\n1000-07-02,31,19\n")
+    scen = Scenario.from_series(csv)
     with pytest.raises(ScenarioError, match="covers none of the data's days"):
         scen.apply(ds)
