@@ -24,7 +24,7 @@ from ..peers.trees import TreeForecaster
 from .cases import ForecastCase
 from .rows import GROWING_SEASON, Row, bin_of
 
-__all__ = ["model_forecasts", "score_forecasts", "forecast_rows_of"]
+__all__ = ["errors_on_common_pixels", "forecast_rows_of", "model_forecasts", "score_forecasts"]
 
 
 def model_forecasts(model, cases: Sequence[ForecastCase], batch_size: int = 16
@@ -55,6 +55,26 @@ def _truth(s) -> tuple[np.ndarray, np.ndarray]:
     return truth, ok
 
 
+def errors_on_common_pixels(preds: dict[str, tuple[np.ndarray, np.ndarray]],
+                            truth: np.ndarray, ok: np.ndarray, bands: tuple[str, ...]
+                            ) -> dict[str, dict]:
+    """Errors of every method's ``(refl (C, H, W), ndvi (H, W))`` against ``truth`` on the
+    pixels ``ok`` where every method has a value in every band the truth has: ``{method:
+    {"pixels", "refl_mse", "ndvi_mae"}}``, or ``{}`` when fewer than 10 pixels are left."""
+    band_ok = np.isfinite(truth).any(axis=(1, 2))
+    t_nd = ndvi(truth, bands, axis=0)
+    common = ok.copy()
+    for refl, nd in preds.values():
+        common &= np.isfinite(refl[band_ok]).all(0) & np.isfinite(nd)
+    if common.sum() < 10:
+        return {}
+    return {name: {"pixels": int(common.sum()),
+                   "refl_mse": float(np.mean((refl[band_ok][:, common]
+                                              - truth[band_ok][:, common]) ** 2)),
+                   "ndvi_mae": float(np.mean(np.abs(nd[common] - t_nd[common])))}
+            for name, (refl, nd) in preds.items()}
+
+
 def score_forecasts(cases: Sequence[ForecastCase], predictions: dict[str, list[np.ndarray]],
                     hist: PixelHistory, sums: DriverSums, trees: TreeForecaster | None
                     ) -> pd.DataFrame:
@@ -73,8 +93,6 @@ def score_forecasts(cases: Sequence[ForecastCase], predictions: dict[str, list[n
                              indexing="ij")
         rows, cols = rr.ravel(), cc.ravel()
         truth, ok = _truth(s)
-        band_ok = np.isfinite(truth).any(axis=(1, 2))
-        t_nd = ndvi(truth, bands, axis=0)
         preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, maps in predictions.items():
             p = maps[n]
@@ -87,19 +105,11 @@ def score_forecasts(cases: Sequence[ForecastCase], predictions: dict[str, list[n
         if trees is not None:
             t_refl, t_ndv = trees.predict(hist, sums, case.i, case.k, rows, cols)
             preds["trees"] = (t_refl.T.reshape(shape), t_ndv.reshape(tile, tile))
-        common = ok.copy()
-        for refl, nd in preds.values():
-            common &= np.isfinite(refl[band_ok]).all(0) & np.isfinite(nd)
-        if common.sum() < 10:
-            continue
-        for name, (refl, nd) in preds.items():
-            records.append({
-                "case": n, "method": name, "k": case.k, "month": case.target.month,
-                "target": str(case.target.date()), "pixels": int(common.sum()),
-                "refl_mse": float(np.mean((refl[band_ok][:, common]
-                                           - truth[band_ok][:, common]) ** 2)),
-                "ndvi_mae": float(np.mean(np.abs(nd[common] - t_nd[common]))),
-            })
+        scored = errors_on_common_pixels(preds, truth, ok, bands)
+        for name, err in scored.items():
+            records.append({"case": n, "method": name, "k": case.k,
+                            "month": case.target.month, "target": str(case.target.date()),
+                            **err})
     return pd.DataFrame(records)
 
 

@@ -20,10 +20,11 @@ from ...cube.cube import Cube
 from ...inference.region import forecast_region
 from ..peers.climatology import climatology
 from ..peers.drivers import DriverSums
-from ..peers.history import PixelHistory, ndvi
+from ..peers.history import PixelHistory
 from ..peers.interpolation import linear_fill
 from ..peers.persistence import persistence
 from ..peers.trees import TreeForecaster
+from .forecast import errors_on_common_pixels
 from .rows import Row
 
 __all__ = ["gapfill_rows", "score_gaps"]
@@ -50,7 +51,6 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
             ok = hist.valid[j, rows, cols].copy()
         band_ok = np.isfinite(truth).any(axis=(1, 2))
         ok &= np.isfinite(truth[band_ok]).all(0)
-        t_nd = ndvi(truth, hist.bands, axis=0)
         fc = forecast_region(model, cube, t_prev, [k], rows=rows, cols=cols, progress=False)
         preds = {name: (np.asarray(fc["reflectance"].isel(horizon=0).values, "float32"),
                         np.asarray(fc["ndvi"].isel(horizon=0).values, "float32"))}
@@ -63,19 +63,8 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
         preds["climatology"] = grid(*climatology(hist, cube.times[j], r, c))
         if trees is not None:
             preds["trees"] = grid(*trees.predict(hist, sums, j - 1, k, r, c))
-        common = ok.copy()
-        for refl, nd in preds.values():
-            common &= np.isfinite(refl[band_ok]).all(0) & np.isfinite(nd)
-        if common.sum() < 10:
-            continue
-        for method, (refl, nd) in preds.items():
-            records.append({
-                "date": str(cube.times[j].date()), "method": method, "k": k,
-                "pixels": int(common.sum()),
-                "refl_mse": float(np.mean((refl[band_ok][:, common]
-                                           - truth[band_ok][:, common]) ** 2)),
-                "ndvi_mae": float(np.mean(np.abs(nd[common] - t_nd[common]))),
-            })
+        for method, err in errors_on_common_pixels(preds, truth, ok, hist.bands).items():
+            records.append({"date": str(cube.times[j].date()), "method": method, "k": k, **err})
     return pd.DataFrame(records)
 
 
