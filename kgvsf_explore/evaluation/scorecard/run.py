@@ -175,6 +175,7 @@ def evaluate_weights(
     if train_on not in ("auto", "weights", "cube"):
         raise KGVSFError(f"train_on must be auto, weights or cube, got {train_on!r}")
     t0 = time.perf_counter()
+    stages: dict[str, float] = {}  # seconds per stage, in meta["stage_seconds"]
     folder = Path(weights) if weights else default_weights()
     model, sha = load_model(folder)
     trained_on = training_worlds_of(folder)
@@ -192,7 +193,8 @@ def evaluate_weights(
     else:
         where = "in-memory cube"
     cube = Cube(cube.ds.load(), fields=cube.fields)
-    _log(f"cube ready: {where} ({time.perf_counter() - t0:.0f} s)", quiet)
+    stages["cube"] = time.perf_counter() - t0
+    _log(f"cube ready: {where} ({stages['cube']:.0f} s)", quiet)
     if quick:
         n_cases, gap_dates, pixels_per_date = min(n_cases, 24), min(gap_dates, 4), 24
         label_seeds = tuple(label_seeds)[:1]
@@ -237,8 +239,9 @@ def evaluate_weights(
             meta["trees_trained_on"] = f"this cube, {period[0]} to {period[1]}"
         trees = TreeForecaster(max_iter=60 if quick else 200).fit(x, y)
         meta["trees_rows"] = int(len(x))
+        stages["trees"] = time.perf_counter() - tt
         _log(f"trees fitted on {len(x)} rows ({'cached' if cached else 'drawn'}; "
-             f"{time.perf_counter() - tt:.0f} s)", quiet)
+             f"{stages['trees']:.0f} s)", quiet)
     if "forecast" in tasks:
         tt = time.perf_counter()
         fcases = case_mod.forecast_cases(cube, model.cfg, n_cases, seed=0)
@@ -247,8 +250,9 @@ def evaluate_weights(
         extra["forecast_errors"] = errors
         extra["forecast_cases"] = [c.key() for c in fcases]
         rows += forecast_rows_of(errors, name)
+        stages["forecast"] = time.perf_counter() - tt
         _log(f"forecast: {errors['case'].nunique() if len(errors) else 0} cases "
-             f"({time.perf_counter() - tt:.0f} s)", quiet)
+             f"({stages['forecast']:.0f} s)", quiet)
     if "gapfill" in tasks:
         tt = time.perf_counter()
         dates = case_mod.gap_dates(cube, gap_dates, k_max=model.cfg.k_max)
@@ -259,7 +263,8 @@ def evaluate_weights(
             errors = score_gaps(model, cube, dates, hist, sums, trees, wr, wc)
             extra["gapfill_errors"] = errors
             rows += gapfill_rows(errors)
-            _log(f"gapfill: {len(dates)} dates ({time.perf_counter() - tt:.0f} s)", quiet)
+            stages["gapfill"] = time.perf_counter() - tt
+            _log(f"gapfill: {len(dates)} dates ({stages['gapfill']:.0f} s)", quiet)
     split = None
     if "crop_type" in tasks or "soil_moisture" in tasks:
         try:
@@ -284,7 +289,8 @@ def evaluate_weights(
                             tiles=tiles, forest=forest)
         rows += r
         extra["crop_type"] = info
-        _log(f"crop type ({time.perf_counter() - tt:.0f} s)", quiet)
+        stages["crop_type"] = time.perf_counter() - tt
+        _log(f"crop type ({stages['crop_type']:.0f} s)", quiet)
     if split is not None and "soil_moisture" in tasks:
         if cube.soil_moisture is None:
             skipped["soil_moisture"] = "the cube has no soil_moisture variable to score against"
@@ -296,7 +302,8 @@ def evaluate_weights(
                                          proto=proto, tiles=tiles, forest=forest)
             rows += r
             extra["soil_moisture"] = info
-            _log(f"soil moisture ({time.perf_counter() - tt:.0f} s)", quiet)
+            stages["soil_moisture"] = time.perf_counter() - tt
+            _log(f"soil moisture ({stages['soil_moisture']:.0f} s)", quiet)
     if "whatif" in tasks:
         if not sample_world:
             skipped["whatif"] = ("the true change needs the simulator to re-run the world, "
@@ -308,10 +315,12 @@ def evaluate_weights(
                                       cols=wc)
             rows += r
             extra["whatif_per_crop"] = per_crop
-            _log(f"what-if ({time.perf_counter() - tt:.0f} s)", quiet)
+            stages["whatif"] = time.perf_counter() - tt
+            _log(f"what-if ({stages['whatif']:.0f} s)", quiet)
     keep = set(peers) | {name, "no_change", "truth"}
     rows = [r for r in rows if r.method in keep]
     meta["seconds"] = round(time.perf_counter() - t0, 1)
+    meta["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
     card = Scorecard(rows, skipped, meta, extra)
     for task, why in skipped.items():
         _log(f"skipped {task}: {why}", quiet)
