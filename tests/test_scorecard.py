@@ -98,3 +98,15 @@ def test_the_command_line_writes_the_results(tmp_path: Path) -> None:
     assert {r["task"] for r in rows} == {"forecast", "gapfill"}
     text = card.read_text()
     assert "## Scorecard" in text and "--seed 63" in text and "## Training" in text
+
+
+def test_a_cube_without_truth_is_scored_on_its_observed_images(world: Cube) -> None:
+    ds = world.ds.drop_vars([schema.truth_name(b) for b in schema.BANDS])
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("kgvsf_seed", "kgvsf_size")}
+    sc = evaluate_weights(Cube(ds), tasks=("forecast", "gapfill"), quick=True,
+                          train_on="cube", cache=None, quiet=True)
+    assert not sc.skipped
+    assert sc.meta["trees_trained_on"].startswith("this cube")
+    err = sc.extra["forecast_errors"]
+    assert len(err) and np.isfinite(err["refl_mse"]).all()
+    assert len(sc.extra["gapfill_errors"])
