@@ -275,12 +275,10 @@ def run_evaluation(cfg: EvalConfig, *, progress: bool = False) -> Path:
 
 def _peer_cells(cfg: EvalConfig, cube, split, data: dict, cells_path: Path, done: set) -> None:
     """Score the peers on every task's fixed samples (cells ``peer:<name>``)."""
-    from ..cube.cube import Cube
-    from ..world import make_world
     from .peer_cells import PEER_ROWS, peer_cells
-    from .peers import DriverSums, PixelHistory, TreeForecaster
+    from .peers import DriverSums, PixelHistory
     from .pretrained import TRAIN_WORLDS
-    from .scorecard.training import tree_rows
+    from .scorecard.training import fit_trees
 
     base = {"pretrain_seed": 0, "protocol": "frozen", "budget": 1.0, "seed": 0}
     todo = [(name, peer) for name in cfg.tasks for peer in PEER_ROWS.get(name, ())
@@ -291,13 +289,10 @@ def _peer_cells(cfg: EvalConfig, cube, split, data: dict, cells_path: Path, done
     t0 = time.perf_counter()
     hist, sums = PixelHistory.from_cube(cube), DriverSums(cube)
     trees = None
-    if any(peer == "trees" for _, peer in todo):
-        seeds, size = TRAIN_WORLDS[cfg.preset]
-        x, y, _ = tree_rows({"worlds": list(seeds), "size": size},
-                            lambda: [Cube(make_world(seed=s, size=size)[0].load())
-                                     for s in seeds],
-                            Path(cfg.cache) / "peers", pixels_per_date=128, k_max=60, seed=0)
-        trees = TreeForecaster().fit(x, y)
+    if any(peer == "trees" for _, peer in todo):  # learn where the encoders learnt
+        trees, _, _ = fit_trees(cube, "weights", TRAIN_WORLDS[cfg.preset], where="",
+                                test_start=cube.times[-1], cache=Path(cfg.cache) / "peers",
+                                pixels_per_date=128, k_max=60)
     for name in dict.fromkeys(n for n, _ in todo):
         train, test = data[name]
         tc = time.perf_counter()

@@ -92,6 +92,8 @@ class TreeForecaster:
                        "max_leaf_nodes": max_leaf_nodes, "random_state": seed,
                        "early_stopping": False}
         self.models: list = []
+        #: Rows the trees were fitted on.
+        self.n_rows = 0
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> TreeForecaster:
         """Fit one regressor per column of ``y`` (bands, then NDVI); rows with a NaN target
@@ -102,6 +104,7 @@ class TreeForecaster:
         if x.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"expected {len(FEATURE_NAMES)} feature columns, got {x.shape[1]}")
         self.models = []
+        self.n_rows = int(len(x))
         for j in range(y.shape[1]):
             ok = np.isfinite(y[:, j])
             if ok.sum() < 50:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...cube.cube import Cube
@@ -160,12 +158,11 @@ def evaluate_weights(
     from ..peers.drivers import DriverSums
     from ..peers.forest import CropForest, SoilMoistureForest
     from ..peers.history import PixelHistory
-    from ..peers.trees import TreeForecaster
     from . import cases as case_mod
     from .forecast import forecast_rows_of, model_forecasts, score_forecasts
     from .gapfill import gapfill_rows, score_gaps
     from .labels import crop_rows, soil_moisture_rows
-    from .training import cube_training_period, training_worlds_of, tree_rows
+    from .training import fit_trees, training_worlds_of
     from .whatif import whatif_rows
 
     bad = [t for t in tasks if t not in TASK_NAMES] + [p for p in peers if p not in PEERS]
@@ -222,25 +219,12 @@ def evaluate_weights(
     want_trees = "trees" in peers and any(t in tasks for t in ("forecast", "gapfill", "whatif"))
     if want_trees:
         tt = time.perf_counter()
-        if mode == "weights":
-            seeds_, size_ = trained_on
-            source = {"worlds": seeds_, "size": size_}
-            x, y, cached = tree_rows(
-                source, lambda: [Cube(make_world(seed=s, size=size_)[0].load())
-                                 for s in seeds_],
-                cache, pixels_per_date=pixels_per_date, k_max=model.cfg.k_max, seed=0)
-            meta["trees_trained_on"] = f"sample worlds {seeds_} ({size_}), as the weights"
-        else:
-            period = cube_training_period(cube, first)
-            source = {"cube": where, "sha": _cube_fingerprint(cube)}
-            x, y, cached = tree_rows(source, lambda: [cube], cache,
-                                     pixels_per_date=pixels_per_date, k_max=model.cfg.k_max,
-                                     seed=0, period=period)
-            meta["trees_trained_on"] = f"this cube, {period[0]} to {period[1]}"
-        trees = TreeForecaster(max_iter=60 if quick else 200).fit(x, y)
-        meta["trees_rows"] = int(len(x))
+        trees, meta["trees_trained_on"], cached = fit_trees(
+            cube, mode, trained_on, where=where, test_start=first, cache=cache,
+            pixels_per_date=pixels_per_date, k_max=model.cfg.k_max, quick=quick)
+        meta["trees_rows"] = trees.n_rows
         stages["trees"] = time.perf_counter() - tt
-        _log(f"trees fitted on {len(x)} rows ({'cached' if cached else 'drawn'}; "
+        _log(f"trees fitted on {trees.n_rows} rows ({'cached' if cached else 'drawn'}; "
              f"{stages['trees']:.0f} s)", quiet)
     if "forecast" in tasks:
         tt = time.perf_counter()
@@ -330,20 +314,3 @@ def evaluate_weights(
         write_outputs(card, Path(out))
         _log(f"wrote {out}/results.json, report.md, forecast_by_horizon.png", quiet)
     return card
-
-
-def _cube_fingerprint(cube: Cube) -> str:
-    """A cheap identity of a cube's content (dates, shape, a strided sample of values)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    h.update(np.asarray(cube.times.values).tobytes())
-    ds = cube.ds
-    for b in cube.observed_bands:
-        h.update(np.ascontiguousarray(ds[b].values[::7, ::5, ::5]).tobytes())
-    h.update(json.dumps(dict(ds.sizes)).encode())
-    return h.hexdigest()[:16]
-
-
-def _asdict(card: Scorecard) -> dict:  # pragma: no cover - debugging aid
-    return {"rows": [asdict(r) for r in card.rows], "skipped": card.skipped, "meta": card.meta}

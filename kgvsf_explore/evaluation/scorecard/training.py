@@ -22,9 +22,9 @@ import pandas as pd
 
 from ..._atomic import atomic_write
 from ...cube.cube import Cube
-from ..peers.trees import forecast_rows
+from ..peers.trees import TreeForecaster, forecast_rows
 
-__all__ = ["ROWS_VERSION", "tree_rows", "training_worlds_of"]
+__all__ = ["ROWS_VERSION", "fit_trees", "tree_rows", "training_worlds_of"]
 
 #: Version of the training-row recipe (part of the cache key).
 ROWS_VERSION = 1
@@ -88,3 +88,47 @@ def cube_training_period(cube: Cube, test_start: pd.Timestamp) -> tuple[str, str
     """The cube's dates before the test period (what the trees may learn from)."""
     last = test_start - pd.Timedelta(days=1)
     return str(cube.times[0].date()), str(last.date())
+
+
+def cube_fingerprint(cube: Cube) -> str:
+    """A cheap identity of a cube's content (dates, sizes, a strided sample of the bands)."""
+    h = hashlib.sha256()
+    h.update(np.asarray(cube.times.values).tobytes())
+    ds = cube.ds
+    for b in cube.observed_bands:
+        h.update(np.ascontiguousarray(ds[b].values[::7, ::5, ::5]).tobytes())
+    h.update(json.dumps(dict(ds.sizes)).encode())
+    return h.hexdigest()[:16]
+
+
+def fit_trees(cube: Cube, mode: str, trained_on: tuple[list[int], str] | None, *, where: str,
+              test_start: pd.Timestamp, cache: str | os.PathLike[str] | None,
+              pixels_per_date: int, k_max: int, quick: bool = False
+              ) -> tuple[TreeForecaster, str, bool]:
+    """The tree forecaster fitted where ``mode`` says (``"weights"``: the sample worlds
+    ``trained_on``; ``"cube"``: the cube before ``test_start``).
+
+    Returns
+    -------
+    trees, description, cached
+        The fitted trees (``trees.n_rows`` rows), where they learnt, and whether the rows came
+        from the cache.
+    """
+    from ...world import make_world
+
+    if mode == "weights":
+        if not trained_on:
+            raise ValueError("the weights name no training worlds")
+        seeds, size = trained_on
+        x, y, cached = tree_rows(
+            {"worlds": list(seeds), "size": size},
+            lambda: [Cube(make_world(seed=s, size=size)[0].load()) for s in seeds],
+            cache, pixels_per_date=pixels_per_date, k_max=k_max, seed=0)
+        told = f"sample worlds {list(seeds)} ({size}), as the weights"
+    else:
+        period = cube_training_period(cube, test_start)
+        x, y, cached = tree_rows({"cube": where, "sha": cube_fingerprint(cube)}, lambda: [cube],
+                                 cache, pixels_per_date=pixels_per_date, k_max=k_max, seed=0,
+                                 period=period)
+        told = f"this cube, {period[0]} to {period[1]}"
+    return TreeForecaster(max_iter=60 if quick else 200).fit(x, y), told, cached
