@@ -231,11 +231,14 @@ def _ints(text: str | None, option: str = "a list") -> list[int]:
 
 def _pretrain(args: argparse.Namespace) -> int:
     import json
+    from dataclasses import replace
 
     from .models import preset
     from .training import pretrain
 
     p = preset(args.preset, objective=args.objective, seed=args.seed)
+    if args.pixel_residual:
+        p = replace(p, model=replace(p.model, pixel_residual=True))
     cubes = _cubes(args)
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
@@ -406,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--pixel-residual", action="store_true",
+                   help="experimental: forecast a per-pixel, weather-modulated correction of "
+                        "each pixel's last clear observation")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 

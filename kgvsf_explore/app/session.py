@@ -33,7 +33,8 @@ def _take(state: ContextState, idx: Sequence[int]) -> ContextState:
     i = torch.as_tensor(list(idx), dtype=torch.long)
     h, c = state.lstm_state
     return ContextState(state.tokens[i], state.inputs[i], state.valid[i], (h[:, i], c[:, i]),
-                        state.h_t[i], state.doy_t[i], state.objective)
+                        state.h_t[i], state.doy_t[i], state.objective,
+                        None if state.pixels is None else state.pixels[i])
 
 
 def _cat(states: list[ContextState]) -> ContextState:
@@ -46,7 +47,8 @@ def _cat(states: list[ContextState]) -> ContextState:
         (torch.cat([s.lstm_state[0] for s in states], 1),
          torch.cat([s.lstm_state[1] for s in states], 1)),
         torch.cat([s.h_t for s in states]), torch.cat([s.doy_t for s in states]),
-        states[0].objective)
+        states[0].objective,
+        None if states[0].pixels is None else torch.cat([s.pixels for s in states]))
 
 
 def ndvi(refl: np.ndarray, bands: Sequence[str]) -> np.ndarray:

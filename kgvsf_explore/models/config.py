@@ -60,6 +60,7 @@ class ModelConfig:
     k_min: int = 1
     k_max: int = 60
     dropout: float = 0.0
+    pixel_residual: bool = False
     band_mean: tuple[float, ...] = (0.08, 0.11, 0.11, 0.16, 0.32, 0.25, 0.17)
     band_std: tuple[float, ...] = (0.05, 0.05, 0.07, 0.06, 0.12, 0.08, 0.08)
     driver_mean: tuple[float, ...] = (2.5, 15.0, 3.0, 300.0, 1000.0, 43000.0, 5.0)

@@ -53,3 +53,42 @@ class PixelDecoder(nn.Module):
         """``(..., N, dim)`` -> normalised reflectance ``(..., C, H, W)``."""
         f = self.features(z)
         return self.out(f.movedim(-3, -1)).movedim(-1, -3)
+
+
+class PixelResidual(nn.Module):
+    """Per-pixel correction of each pixel's last clear observation (``pixel_residual``).
+
+    A forecast is ``anchor + delta``: the anchor is the pixel's last clear observation in the
+    context (where it has none, the token decoder's output), and ``delta`` comes from a small
+    per-pixel MLP reading the decoder's per-pixel features, the token decoder's output, the
+    anchor, whether it exists and its age, modulated (FiLM) by the tile's weather summary and
+    horizon. The output layer starts at zero, so an untrained model forecasts persistence, and
+    the weather can act differently on every pixel through its own state.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = len(cfg.bands)
+        hidden = 2 * cfg.pixel_dim
+        self.inp = nn.Linear(cfg.pixel_dim + 2 * c + 2, hidden)
+        self.film = nn.Linear(cfg.dim, 2 * hidden)
+        self.act = nn.GELU()
+        self.out = nn.Linear(hidden, c)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, feats: torch.Tensor, base: torch.Tensor, pixels: torch.Tensor,
+                cond: torch.Tensor) -> torch.Tensor:
+        """``feats`` ``(B, P, H, W)``, ``base`` ``(B, C, H, W)`` (normalised), ``pixels``
+        ``(B, C + 2, H, W)`` (last clear observation, has-one flag, age / 60), ``cond``
+        ``(B, dim)`` -> normalised forecast ``(B, C, H, W)``."""
+        c = base.shape[1]
+        last, has = pixels[:, :c], pixels[:, c:c + 1]
+        x = torch.cat([feats, base, pixels], 1).movedim(1, -1)
+        h = self.act(self.inp(x))
+        gamma, beta = self.film(cond).chunk(2, dim=-1)
+        h = h * (1 + gamma[:, None, None]) + beta[:, None, None]
+        delta = self.out(self.act(h)).movedim(-1, 1)
+        return torch.where(has > 0.5, last, base) + delta

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .heads import Forecaster, PixelDecoder
+from .heads import Forecaster, PixelDecoder, PixelResidual
 from .image_encoder import ImageEncoder
 from .objectives import CAUSAL, USES_WEATHER, check_objective
 from .sequence_encoder import SequenceEncoder
@@ -53,6 +53,9 @@ class ContextState:
         ``(B,)`` day of year of ``t``.
     objective
         Objective of the weights (decides the forecast path).
+    pixels
+        ``(B, C + 2, H, W)`` each pixel's last clear observation in the context (normalised),
+        whether it has one and its age / 60 (models with ``pixel_residual`` only).
     """
 
     tokens: torch.Tensor
@@ -62,6 +65,7 @@ class ContextState:
     h_t: torch.Tensor
     doy_t: torch.Tensor
     objective: str
+    pixels: torch.Tensor | None = None
 
     def select(self, i: int) -> ContextState:
         """The state of sample ``i`` alone (batch of one)."""
@@ -69,7 +73,7 @@ class ContextState:
         one = slice(i, i + 1)
         return ContextState(self.tokens[one], self.inputs[one], self.valid[one],
                             (h[:, one], c[:, one]), self.h_t[one], self.doy_t[one],
-                            self.objective)
+                            self.objective, None if self.pixels is None else self.pixels[one])
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
@@ -136,6 +140,8 @@ class KGVSF(nn.Module):
         self.sequence_encoder = SequenceEncoder(cfg)
         self.forecaster = Forecaster(cfg)
         self.decoder = PixelDecoder(cfg)
+        #: per-pixel residual on the last clear observation (``cfg.pixel_residual``)
+        self.pixel = PixelResidual(cfg) if cfg.pixel_residual else None
         self.query_token = nn.Parameter(torch.zeros(cfg.dim))
         for name, values in (("band_mean", cfg.band_mean), ("band_std", cfg.band_std),
                              ("driver_mean", cfg.driver_mean), ("driver_std", cfg.driver_std)):
@@ -189,8 +195,10 @@ class KGVSF(nn.Module):
         objective = self.objective
         t_index = batch["t_index"]
         past = {**batch, "drivers": batch["drivers"][:, : int(t_index.max()) + 1]}
-        _, _, valid_ctx, tokens, _ = self._context_inputs(past, objective)
+        images, valid, valid_ctx, tokens, _ = self._context_inputs(past, objective)
         seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
+        pixels = (None if self.pixel is None
+                  else self._pixel_history(images, valid, batch["image_offsets"]))
         b = tokens.shape[0]
         drivers = self.norm_drivers(past["drivers"].float())
         # LSTM state exactly after day t; samples sharing a t_index run together (a region's
@@ -203,7 +211,7 @@ class KGVSF(nn.Module):
             h[:, sel], c[:, sel] = hh.to(h.dtype), cc.to(c.dtype)
         state, h_t = (h, c), h[0]
         doy_t = batch["doy"][:, -1]
-        return ContextState(seq, tokens, valid_ctx, state, h_t, doy_t, objective)
+        return ContextState(seq, tokens, valid_ctx, state, h_t, doy_t, objective, pixels)
 
     def forecast(self, state: ContextState, future: torch.Tensor, ks) -> torch.Tensor:
         """Forecast reflectance at ``t + k`` for every ``k`` in ``ks``.
@@ -242,14 +250,45 @@ class KGVSF(nn.Module):
     def _predict(self, state: ContextState, h_tk: torch.Tensor, k: torch.Tensor):
         """Normalised prediction at ``t + k`` from an encoded context."""
         if state.objective == "mm-vsf":
-            return self._query_forecast(state.inputs, state.valid, h_tk, state.doy_t, k)
+            return self._query_forecast(state.inputs, state.valid, h_tk, state.doy_t, k,
+                                        state.pixels)
         weather = None
         if self._uses_weather(state.objective):
             weather = self.forecaster.summary(state.h_t, h_tk)
         z = self.forecaster(state.tokens[:, -1], weather, k)
-        return self.decoder(z)
+        return self._decode(z, weather, k, state.pixels)
 
-    def _query_forecast(self, inputs, valid, h_tk, doy_t, k):
+    def _pixel_history(self, images: torch.Tensor, valid: torch.Tensor,
+                       offsets: torch.Tensor) -> torch.Tensor:
+        """``(B, C + 2, H, W)``: each pixel's last clear context image (normalised; zero where
+        none), a has-one flag and its age in days / 60 (1 where none)."""
+        b, n, c, h, w = images.shape
+        idx = torch.arange(n, device=images.device).view(1, n, 1, 1)
+        last = torch.where(valid, idx, -1).amax(1)  # (B, H, W)
+        has = last >= 0
+        pick = last.clamp_min(0)
+        img = torch.gather(images, 1, pick[:, None, None].expand(b, 1, c, h, w))[:, 0]
+        age = -torch.gather(offsets[:, :, None, None].expand(b, n, h, w), 1, pick[:, None])[:, 0]
+        img = torch.where(has[:, None], img, torch.zeros_like(img))
+        age = torch.where(has, age.to(img.dtype) / 60.0, torch.ones_like(img[:, 0]))
+        return torch.cat([img, has[:, None].to(img.dtype), age[:, None]], 1)
+
+    def _decode(self, z: torch.Tensor, weather: torch.Tensor | None, k: torch.Tensor,
+                pixels: torch.Tensor | None) -> torch.Tensor:
+        """Normalised reflectance at ``t + k`` from the forecast token ``z`` (with
+        ``pixel_residual``: a per-pixel correction of the last clear observation)."""
+        base = self.decoder(z)
+        if self.pixel is None:
+            return base
+        if pixels is None:
+            raise ValueError("a pixel_residual model needs the context's pixel history "
+                             "(the state of encode_context)")
+        cond = self.forecaster.k_embed(k)
+        if weather is not None:
+            cond = cond + weather
+        return self.pixel(self.decoder.features(z), base, pixels.to(base.dtype), cond)
+
+    def _query_forecast(self, inputs, valid, h_tk, doy_t, k, pixels=None):
         """mm-vsf: a target-date query token joins the context; bidirectional attention."""
         b, _, n, d = inputs.shape
         doy_tk = torch.remainder(doy_t + k - 1, 365) + 1
@@ -260,7 +299,7 @@ class KGVSF(nn.Module):
             torch.cat([inputs, q.unsqueeze(1)], 1),
             torch.cat([valid, valid.new_ones(b, 1)], 1), causal=False,
         )
-        return self.decoder(seq[:, -1])
+        return self._decode(seq[:, -1], None, k, pixels)
 
     @staticmethod
     def repeat_state(state: ContextState, times: int) -> ContextState:
@@ -270,7 +309,8 @@ class KGVSF(nn.Module):
         h, c = state.lstm_state
         return ContextState(rep(state.tokens), rep(state.inputs), rep(state.valid),
                             (h.repeat(1, times, 1), c.repeat(1, times, 1)), rep(state.h_t),
-                            rep(state.doy_t), state.objective)
+                            rep(state.doy_t), state.objective,
+                            None if state.pixels is None else rep(state.pixels))
 
     def embed(self, batch: dict) -> torch.Tensor:
         """Per-pixel, per-date embeddings ``(B, L, dim + pixel_dim, H, W)``.
@@ -342,13 +382,15 @@ class KGVSF(nn.Module):
 
     def _forecast_loss(self, batch, objective):
         norm_target = self.norm_images(batch["target"].float())
-        _, _, valid_ctx, tokens, hidden = self._context_inputs(batch, objective)
+        images, valid, valid_ctx, tokens, hidden = self._context_inputs(batch, objective)
+        pixels = (None if self.pixel is None
+                  else self._pixel_history(images, valid, batch["image_offsets"]))
         k = batch["k"]
         t_index = batch["t_index"]
         if objective == "mm-vsf":
             doy_t = batch["doy"][:, -1]
             h_tk = self.weather_encoder.read(hidden, t_index + k)
-            pred = self._query_forecast(tokens, valid_ctx, h_tk, doy_t, k)
+            pred = self._query_forecast(tokens, valid_ctx, h_tk, doy_t, k, pixels)
         else:
             seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
             weather = None
@@ -357,7 +399,7 @@ class KGVSF(nn.Module):
                     self.weather_encoder.read(hidden, t_index),
                     self.weather_encoder.read(hidden, t_index + k),
                 )
-            pred = self.decoder(self.forecaster(seq[:, -1], weather, k))
+            pred = self._decode(self.forecaster(seq[:, -1], weather, k), weather, k, pixels)
         loss = masked_mse(pred, norm_target, batch["target_mask"].bool(), batch.get("band_mask"))
         return loss, {"forecast": float(loss.detach()), "loss": float(loss.detach())}
 

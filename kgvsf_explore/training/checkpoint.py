@@ -105,9 +105,18 @@ def build_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None = None) ->
     return models.KGVSF(model_cfg, objective=train_cfg.objective)
 
 
+#: Configuration fields added after weights were first saved, with their defaults: left out of
+#: the configuration hash when at the default, so older weights keep matching their config.
+LATER_CONFIG_FIELDS: dict[str, object] = {"pixel_residual": False}
+
+
 def config_sha256(model_cfg: ModelConfig) -> str:
     """sha256 of the canonical JSON of a model configuration (stored in the weights)."""
-    text = json.dumps(asdict(model_cfg), sort_keys=True, separators=(",", ":"))
+    d = asdict(model_cfg)
+    for key, default in LATER_CONFIG_FIELDS.items():
+        if d.get(key) == default:
+            d.pop(key, None)
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -431,6 +440,9 @@ def _check_model_json(model: Any, path: Path) -> None:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            and math.isfinite(v) for v in values)):
             raise CheckpointError(f"{path}: model.{key} must be a list of finite numbers")
+    if not isinstance(model.get("pixel_residual", False), bool):
+        raise CheckpointError(f"{path}: model.pixel_residual must be true or false, got "
+                              f"{model['pixel_residual']!r}")
     dropout = model.get("dropout", 0.0)
     if (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
             or not 0.0 <= dropout < 1.0):

@@ -1,0 +1,82 @@
+"""The experimental per-pixel residual path (``ModelConfig(pixel_residual=True)``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kgvsf_explore.cube.cube import Cube
+from kgvsf_explore.cube.sampler import Sampler, sample_to_tensors
+from kgvsf_explore.models import KGVSF, ModelConfig
+from kgvsf_explore.models.config import TrainConfig
+from kgvsf_explore.training import load_checkpoint, save_checkpoint
+from kgvsf_explore.training.checkpoint import CheckpointError
+from kgvsf_explore.world import make_world
+
+CFG = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    cube = Cube(make_world(seed=3, size="tiny")[0].load())
+    samples = Sampler(cube, tile=16, context=6, seed=0, n_samples=4).sample()
+    n = max(len(s.drivers) for s in samples)
+    items = [sample_to_tensors(s, context=6, drivers_len=n) for s in samples]
+    return samples, torch.utils.data.default_collate(items)
+
+
+def _persistence(s) -> np.ndarray:
+    out = np.full(s.images.shape[1:], np.nan, "float32")
+    for img, ok in zip(s.images, s.mask):
+        out = np.where(ok[None], img, out)
+    return out
+
+
+@pytest.mark.parametrize("objective", ["kgvsf", "mm-vsf"])
+def test_an_untrained_pixel_model_forecasts_persistence(batch, objective: str) -> None:
+    samples, b = batch
+    torch.manual_seed(0)
+    model = KGVSF(CFG, objective).eval()
+    state = model.encode_context(b)
+    for i, s in enumerate(samples):
+        fut = b["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
+        with torch.no_grad():
+            pred = model.forecast(state.select(i), fut, [s.k])[0, 0].numpy()
+        persist = _persistence(s)
+        seen = np.isfinite(persist).all(0)
+        assert seen.any()
+        np.testing.assert_allclose(pred[:, seen], persist[:, seen], atol=1e-5)
+
+
+def test_the_residual_learns_from_the_forecast_loss(batch) -> None:
+    _, b = batch
+    torch.manual_seed(0)
+    model = KGVSF(CFG).train()
+    loss, _ = model.loss(b, phase=2)
+    loss.backward()
+    assert model.pixel.out.weight.grad.abs().sum() > 0
+
+
+def test_the_default_model_has_no_pixel_path() -> None:
+    model = KGVSF(ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1))
+    assert model.pixel is None
+    assert not any(n.startswith("pixel.") for n, _ in model.named_parameters())
+
+
+def test_a_pixel_checkpoint_round_trips_and_a_bad_flag_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = KGVSF(CFG)
+    save_checkpoint(tmp_path / "ck", model, CFG, TrainConfig(objective="kgvsf"), {"step": 0})
+    again, cfg, _, _ = load_checkpoint(tmp_path / "ck")
+    assert cfg.pixel_residual and again.pixel is not None
+    for (n, a), (_, c) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, c), n
+    conf = json.loads((tmp_path / "ck" / "config.json").read_text())
+    conf["model"]["pixel_residual"] = "yes"
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(CheckpointError, match="pixel_residual"):
+        load_checkpoint(tmp_path / "ck")
