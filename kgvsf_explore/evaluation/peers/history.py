@@ -86,10 +86,6 @@ class PixelHistory:
         """``(H, W)`` of the pixel grid."""
         return self.valid.shape[1], self.valid.shape[2]
 
-    def index_of(self, date: pd.Timestamp | np.datetime64) -> int:
-        """Index of the last image date on or before ``date`` (-1 if none)."""
-        return int(np.searchsorted(self.times.values, np.datetime64(date, "ns"), "right")) - 1
-
     def gather(self, where: np.ndarray, rows: np.ndarray, cols: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
         """Reflectance ``(n, C)`` and NDVI ``(n,)`` at date indices ``where`` (-1 or T: NaN)."""

@@ -35,7 +35,6 @@ class ForecastCase:
 
     sample: Sample
     i: int  # index of t among the cube's image dates
-    q: int  # index of t + k among the cube's image dates
 
     @property
     def k(self) -> int:
@@ -46,11 +45,6 @@ class ForecastCase:
     def target(self) -> pd.Timestamp:
         """Date of ``t + k``."""
         return pd.Timestamp(self.sample.t) + pd.Timedelta(days=self.k)
-
-    def key(self) -> tuple:
-        """Identity of the case (what a test compares across methods)."""
-        s = self.sample
-        return (int(s.row), int(s.col), str(pd.Timestamp(s.t).date()), self.k)
 
 
 def forecast_cases(cube: Cube, cfg: ModelConfig, n_cases: int, seed: int = 0
@@ -70,10 +64,7 @@ def forecast_cases(cube: Cube, cfg: ModelConfig, n_cases: int, seed: int = 0
         for s in sampler.sample(n_cases, seed=int(rng.integers(2**31))):
             if pd.Timestamp(s.t) < first:
                 continue
-            i = int(np.searchsorted(times, np.datetime64(s.t, "ns")))
-            target = np.datetime64(pd.Timestamp(s.t) + pd.Timedelta(days=int(s.k)), "ns")
-            q = int(np.searchsorted(times, target))
-            out.append(ForecastCase(s, i, q))
+            out.append(ForecastCase(s, int(np.searchsorted(times, np.datetime64(s.t, "ns")))))
             if len(out) == n_cases:
                 break
     if not out:

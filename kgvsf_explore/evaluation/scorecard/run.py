@@ -68,14 +68,11 @@ class Scorecard:
                 f"{len(self.rows)} scores, tasks {tasks}, methods {methods}{skipped}>")
 
     def _repr_html_(self) -> str:  # pragma: no cover - notebook display
+        import html
+
         from .report import markdown
 
-        try:
-            import markdown as md  # type: ignore[import-not-found]
-
-            return md.markdown(markdown(self), extensions=["tables"])
-        except ImportError:
-            return f"<pre>{markdown(self)}</pre>"
+        return f"<pre>{html.escape(markdown(self))}</pre>"
 
 
 def _log(msg: str, quiet: bool) -> None:
@@ -232,7 +229,6 @@ def evaluate_weights(
         preds = {name: model_forecasts(model, fcases)}
         errors = score_forecasts(fcases, preds, hist, sums, trees)
         extra["forecast_errors"] = errors
-        extra["forecast_cases"] = [c.key() for c in fcases]
         rows += forecast_rows_of(errors, name)
         stages["forecast"] = time.perf_counter() - tt
         _log(f"forecast: {errors['case'].nunique() if len(errors) else 0} cases "
