@@ -111,6 +111,8 @@ class Explorer(param.Parameterized):
     truth_status = param.String(default="", doc="What the truth pane says while it waits.")
     region = param.NumericTuple(default=None, length=4, allow_None=True,
                                 doc="The bounds of the region of ``result`` (the last good box).")
+    context = param.Parameter(default=None,
+                              doc="(t, region) of the encoded context behind ``result``.")
 
     def __init__(self, cube: Any = None, weights: Any = None, *, background: bool = True,
                  **params: Any) -> None:
@@ -366,7 +368,8 @@ class Explorer(param.Parameterized):
         region = (float(x.min() - abs(rx) / 2), float(y.min() - abs(ry) / 2),
                   float(x.max() + abs(rx) / 2), float(y.max() + abs(ry) / 2))
         self.last_error = ""
-        self._emit(result=result, region=region, status="; ".join(notes),
+        self._emit(result=result, region=region, context=(session.t, region),
+                   status="; ".join(notes),
                    status_kind="warning" if notes else "info")
         if self.show_truth:
             self._schedule_truth()
