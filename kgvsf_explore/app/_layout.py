@@ -308,7 +308,10 @@ def _info(ex: Explorer) -> pn.viewable.Viewable:
         if result is None:
             return ""
         sha = ex.weights_id[:12] if ex.weights_id else "untracked"
-        text = (f"**t** = {result.t.date()}, **k** = {result.horizon} days "
+        ny, nx = result.ndvi_baseline.shape
+        text = (f"**region** x {result.x.min():.0f}..{result.x.max():.0f}, y "
+                f"{result.y.min():.0f}..{result.y.max():.0f} ({nx} x {ny} px) &nbsp; "
+                f"**t** = {result.t.date()}, **k** = {result.horizon} days "
                 f"(**t+k** = {result.target.date()}) &nbsp; **weather**: "
                 f"{result.scenario_text} &nbsp; *re-forecast in "
                 f"{1000 * result.seconds:.0f} ms; weights {sha}*")

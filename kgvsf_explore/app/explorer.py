@@ -45,6 +45,10 @@ from .truth import TruthCache, is_sample_world
 #: The largest region the dashboard forecasts (pixels); larger ones go through Forecaster.
 MAX_REGION_PIXELS = 256 * 256
 
+#: Served, the spinner shows only for work that lasts longer than this (seconds): a quick
+#: re-forecast then sends no spinner updates to the page at all.
+BUSY_DELAY_S = 0.3
+
 #: The ``weather_year`` value that keeps each year's own weather.
 OBSERVED = "observed"
 
@@ -224,7 +228,7 @@ class Explorer(param.Parameterized):
         """
         if self._closed:
             return None
-        self._emit(busy=True)
+        done = self._show_busy()
         try:
             with self._lock:
                 if self._closed or (current is not None and not current()):
@@ -235,8 +239,38 @@ class Explorer(param.Parameterized):
         except Exception as err:  # noqa: BLE001 - never let a callback take the app down
             self._say(f"{what} failed ({type(err).__name__}): {err}", "danger")
         finally:
-            self._emit(busy=False)
+            done()
         return None
+
+    def _show_busy(self) -> Callable[[], None]:
+        """Set :attr:`busy` for a piece of work; returns the function that ends it.
+
+        Without a publisher (tests, notebooks) ``busy`` is set at once; served, only once the
+        work has lasted :data:`BUSY_DELAY_S`, so quick work sends the page no spinner updates.
+        """
+        if self._publisher is None:
+            self._emit(busy=True)
+            return lambda: self._emit(busy=False)
+        state = {"shown": False, "done": False}
+
+        def show() -> None:
+            with self._count_lock:  # emit under the lock: "on" can never follow "off"
+                if not state["done"]:
+                    state["shown"] = True
+                    self._emit(busy=True)
+
+        timer = threading.Timer(BUSY_DELAY_S, show)
+        timer.daemon = True
+        timer.start()
+
+        def done() -> None:
+            timer.cancel()
+            with self._count_lock:
+                state["done"] = True
+                if state["shown"]:
+                    self._emit(busy=False)
+
+        return done
 
     @property
     def controls(self) -> WeatherControls:
