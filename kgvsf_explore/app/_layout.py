@@ -1,10 +1,15 @@
 """The Panel layout of an :class:`~kgvsf_explore.app.explorer.Explorer`: widgets and panes.
 
-Only drawing happens here. The forecast maps are holoviews ``DynamicMap`` objects fed by the
-explorer's ``result`` parameter, so a slider move updates their data in the browser instead of
-rebuilding the plots; their axes are linked (zoom one, all follow); clicking a forecast map picks
-the trajectory pixel. The overview map carries a box-select tool whose bounds become
-``Explorer.bbox``.
+Only drawing happens here. The forecast maps are holoviews ``DynamicMap`` objects fed through
+``Pipe`` streams by one watcher of the explorer's outputs: a weather or horizon change sends new
+data into the existing plots (their data sources and colour ranges change, the axes and so a
+zoom stay); only a region of another extent gets new plots, sized to its shape. Their axes are
+linked (zoom one, all follow); clicking a forecast map picks the trajectory pixel. The overview
+map carries a box-select tool whose bounds become ``Explorer.bbox``; its axes stay on the cube.
+
+The sliders send their value when released (``value_throttled``; each key press when moved by
+keyboard), and the explorer computes only the newest request, so a dragged slider costs one
+forecast.
 """
 
 from __future__ import annotations
@@ -44,22 +49,27 @@ def _widgets(ex: Explorer) -> list[Any]:
         w.Select.from_param(ex.param.layer, width=SIDEBAR_WIDTH - 20),
         w.DatePicker.from_param(ex.param.start, enabled_dates=dates, start=dates[0], end=dates[-1],
                                 width=SIDEBAR_WIDTH - 20),
-        w.IntSlider.from_param(ex.param.horizon, start=k0, end=k1, step=1,
-                               width=SIDEBAR_WIDTH - 20),
+        _throttled(ex, "horizon", w.IntSlider, start=k0, end=k1, step=1),
         pn.pane.Markdown("**Weather after t** (the context keeps the observed weather)",
                          margin=(10, 5, 0, 5)),
-        w.FloatSlider.from_param(ex.param.temp_offset, start=-6.0, end=6.0, step=0.5,
-                                 width=SIDEBAR_WIDTH - 20),
-        w.FloatSlider.from_param(ex.param.rain_scale, start=0.0, end=3.0, step=0.05,
-                                 width=SIDEBAR_WIDTH - 20),
-        w.FloatSlider.from_param(ex.param.srad_scale, start=0.5, end=1.5, step=0.05,
-                                 width=SIDEBAR_WIDTH - 20),
+        _throttled(ex, "temp_offset", w.FloatSlider, start=-6.0, end=6.0, step=0.5),
+        _throttled(ex, "rain_scale", w.FloatSlider, start=0.0, end=3.0, step=0.05),
+        _throttled(ex, "srad_scale", w.FloatSlider, start=0.5, end=1.5, step=0.05),
         w.Checkbox.from_param(ex.param.drought),
         _drought_slider(ex, day0, day1),
         w.Select.from_param(ex.param.weather_year, options=years, width=SIDEBAR_WIDTH - 20),
         w.Checkbox.from_param(ex.param.show_truth, disabled=not ex.is_sample),
     ]
     return widgets
+
+
+def _throttled(ex: Explorer, name: str, cls: type, **kw: Any) -> pn.widgets.Widget:
+    """A slider that sets ``ex.<name>`` on release (or key press), not at every drag step."""
+    widget = cls(name=ex.param[name].label, value=getattr(ex, name), width=SIDEBAR_WIDTH - 20,
+                 **kw)
+    widget.param.watch(lambda e: setattr(ex, name, e.new), "value_throttled")
+    ex.param.watch(lambda e: setattr(widget, "value", e.new), name)  # set from code
+    return widget
 
 
 def _drought_slider(ex: Explorer, day0: dt.date, day1: dt.date) -> pn.widgets.DateRangeSlider:
@@ -109,23 +119,31 @@ def _region_input(ex: Explorer) -> pn.Column:
     return pn.Column(label, box, margin=0)
 
 
+def overview_element(ex: Explorer) -> hv.Element:
+    """The overview map of ``ex.layer`` (axes fixed on the cube) or a message saying why not."""
+    d = ex.map_layer()
+    x0, y0, x1, y1 = ex.cube.bounds
+    opts = {"tools": ["box_select", "hover"], "active_tools": ["box_select"],
+            "frame_width": 340, "xlim": (x0, x1), "ylim": (y0, y1)}
+    if d["kind"] == "message":
+        return _plots.message(d["text"], 340)
+    if d["kind"] == "rgb":
+        return _plots.rgb(d["x"], d["y"], d["values"], d["title"], **opts)
+    if d["kind"] == "classes":
+        return _plots.classes(d["x"], d["y"], d["values"], d["legend"], d["title"], **opts)
+    return _plots.image(d["x"], d["y"], d["values"], d["title"], cmap=d["cmap"],
+                        clim=d.get("clim"), label=d["label"], **opts)
+
+
 def _overview(ex: Explorer) -> pn.viewable.Viewable:
-    region = hv.DynamicMap(lambda bbox: _plots.region_box(bbox),
-                           streams=[hv.streams.Params(ex, ["bbox"])])
+    # the box of the current forecasts (a rejected box moves neither it nor the axes)
+    region = hv.DynamicMap(lambda region: _plots.region_box(region),
+                           streams=[hv.streams.Params(ex, ["region"])])
 
     def view(layer: str, start: Any) -> Any:
-        d = ex.map_layer()
-        opts = {"tools": ["box_select", "hover"], "active_tools": ["box_select"],
-                "frame_width": 340}
-        if d["kind"] == "message":
-            return _plots.message(d["text"], 340)
-        if d["kind"] == "rgb":
-            el = _plots.rgb(d["x"], d["y"], d["values"], d["title"], **opts)
-        elif d["kind"] == "classes":
-            el = _plots.classes(d["x"], d["y"], d["values"], d["legend"], d["title"], **opts)
-        else:
-            el = _plots.image(d["x"], d["y"], d["values"], d["title"], cmap=d["cmap"],
-                              clim=d.get("clim"), label=d["label"], **opts)
+        el = overview_element(ex)
+        if isinstance(el, hv.Text):
+            return el
         bounds = hv.streams.BoundsXY(source=el)
 
         def picked(bounds: Any) -> None:
@@ -147,14 +165,24 @@ def _empty_image(title: str) -> hv.Image:
     return _plots.image(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan), title)
 
 
-def _forecast_layout(ex: Explorer) -> tuple[hv.Layout, list[hv.streams.Stream]]:
-    """The four linked maps, fed by ``ex.result`` (and the truth) through DynamicMaps."""
-    params = hv.streams.Params(ex, ["result"])
-    truth_params = hv.streams.Params(ex, ["truth", "truth_status", "result"])
-    marker_params = hv.streams.Params(ex, ["pixel"])
-    opts = {"frame_width": PANE}
+def _frame(result: Any) -> dict[str, Any]:
+    """Frame size of a forecast map: PANE wide, as high as the region's shape asks."""
+    if result is None:
+        return {"frame_width": PANE, "frame_height": PANE}
+    ny, nx = result.ndvi_baseline.shape
+    return {"frame_width": PANE, "frame_height": max(40, round(PANE * ny / max(nx, 1))),
+            "data_aspect": None}
 
-    def base(result: Any) -> hv.Image:
+
+def _forecast_layout(ex: Explorer) -> tuple[hv.Layout, dict[str, hv.streams.Pipe]]:
+    """The four linked maps of the current region, fed by ``Pipe`` streams (see the module)."""
+    pipes = {"result": hv.streams.Pipe(data=ex.result),
+             "truth": hv.streams.Pipe(data=(ex.truth, ex.truth_status, ex.result)),
+             "pixel": hv.streams.Pipe(data=_traj_xy(ex.trajectory))}
+    opts = _frame(ex.result)
+
+    def base(data: Any) -> hv.Image:
+        result = data
         if result is None:
             return _empty_image("baseline forecast").opts(**opts)
         return _plots.image(result.x, result.y, result.ndvi_baseline,
@@ -162,52 +190,57 @@ def _forecast_layout(ex: Explorer) -> tuple[hv.Layout, list[hv.streams.Stream]]:
                             f"({result.target.date()})", cmap="RdYlGn", clim=(-0.2, 1.0),
                             label="NDVI", **opts)
 
-    def scen(result: Any) -> hv.Image:
+    def scen(data: Any) -> hv.Image:
+        result = data
         if result is None:
             return _empty_image("scenario forecast").opts(**opts)
         return _plots.image(result.x, result.y, result.ndvi_scenario,
                             f"scenario: NDVI at t+{result.horizon}", cmap="RdYlGn",
                             clim=(-0.2, 1.0), label="NDVI", **opts)
 
-    def limit(result: Any) -> float:
+    def limit(result: Any, truth: Any) -> float:
         vals = [np.abs(result.difference)]
-        if ex.truth is not None:
-            vals.append(np.abs(ex.truth.difference))
+        if truth is not None:
+            vals.append(np.abs(truth.difference))
         finite = np.concatenate([v[np.isfinite(v)] for v in vals])
         return float(np.percentile(finite, 99)) if finite.size else 0.0
 
-    def diff(result: Any) -> hv.Image:
+    def diff(data: Any) -> hv.Image:
+        result = data
         if result is None:
             return _empty_image("difference").opts(**opts)
         return _plots.difference(result.x, result.y, result.difference,
-                                 "model: scenario - observed NDVI", limit(result), **opts)
+                                 "model: scenario - observed NDVI",
+                                 limit(result, ex.truth), **opts)
 
-    def truth(truth: Any, truth_status: str, result: Any) -> hv.Image:
+    def truth(data: Any) -> hv.Image:
+        answer, status, result = data
         if result is None:
             return _empty_image("simulator's answer").opts(**opts)
-        if truth is None:
-            title = truth_status or "simulator's answer (toggle it in the sidebar)"
+        if answer is None:
+            title = status or "simulator's answer (toggle it in the sidebar)"
             blank = np.full(result.difference.shape, np.nan)
             return _plots.difference(result.x, result.y, blank, title[:60], 0.01, **opts)
-        return _plots.difference(truth.x, truth.y, truth.difference,
-                                 f"simulator: true change at {truth.target.date()}",
-                                 limit(result), **opts)
+        return _plots.difference(answer.x, answer.y, answer.difference,
+                                 f"simulator: true change at {answer.target.date()}",
+                                 limit(result, answer), **opts)
 
-    maps = [hv.DynamicMap(fn, streams=[params]) for fn in (base, scen, diff)]
-    maps.append(hv.DynamicMap(truth, streams=[truth_params]))
-    # colour ranges follow each update (clim is set per element); axes are rebuilt per region
-    maps = [m.opts(framewise=True) for m in maps]
+    maps = [hv.DynamicMap(fn, streams=[pipes["result"]]) for fn in (base, scen, diff)]
+    maps.append(hv.DynamicMap(truth, streams=[pipes["truth"]]))
 
     def clicked(x: float | None, y: float | None) -> None:
         if x is not None and y is not None:
             ex.pixel = (float(x), float(y))
 
-    taps = [hv.streams.Tap(source=m) for m in maps]
-    for tap in taps:
-        tap.add_subscriber(clicked)
-    marker = hv.DynamicMap(lambda pixel: _plots.pixel_marker(pixel), streams=[marker_params])
+    for m in maps:
+        hv.streams.Tap(source=m).add_subscriber(clicked)
+    marker = hv.DynamicMap(lambda data: _plots.pixel_marker(data), streams=[pipes["pixel"]])
     layout = hv.Layout([m * marker for m in maps]).cols(4).opts(shared_axes=True)
-    return layout, [params, truth_params, marker_params, *taps]
+    return layout, pipes
+
+
+def _traj_xy(traj: Any) -> tuple[float, float] | None:
+    return None if traj is None else (traj.x, traj.y)
 
 
 def _extent(result: Any) -> tuple | None:
@@ -217,23 +250,27 @@ def _extent(result: Any) -> tuple | None:
 
 
 def _forecast_panes(ex: Explorer) -> pn.pane.HoloViews:
-    """The forecast maps; a new region gets new plots (fresh axes), a new weather new data."""
-    layout, streams = _forecast_layout(ex)
+    """The forecast maps: a new extent gets new plots, anything else new data in place."""
+    layout, pipes = _forecast_layout(ex)
     pane = pn.pane.HoloViews(layout, linked_axes=False, css_classes=["kgvsf-forecasts"])
-    state = {"extent": _extent(ex.result), "streams": streams}
+    state = {"extent": _extent(ex.result), "pipes": pipes}
 
-    def region_changed(event: Any) -> None:
-        extent = _extent(event.new)
-        if extent == state["extent"]:
+    def changed(*events: Any) -> None:
+        names = {e.name for e in events}
+        extent = _extent(ex.result)
+        if extent != state["extent"]:
+            state["extent"] = extent
+            pane.object, state["pipes"] = _forecast_layout(ex)
             return
-        for stream in state["streams"]:
-            if isinstance(stream, hv.streams.Params):
-                stream.unwatch()
-        layout, state["streams"] = _forecast_layout(ex)
-        state["extent"] = extent
-        pane.object = layout
+        pipes = state["pipes"]
+        if "result" in names:
+            pipes["result"].send(ex.result)
+        if names & {"result", "truth", "truth_status"}:
+            pipes["truth"].send((ex.truth, ex.truth_status, ex.result))
+        if "trajectory" in names:
+            pipes["pixel"].send(_traj_xy(ex.trajectory))
 
-    ex.param.watch(region_changed, "result")
+    ex.param.watch(changed, ["result", "truth", "truth_status", "trajectory"])
     return pane
 
 
@@ -256,13 +293,13 @@ def _days(n: int) -> dt.timedelta:
 
 
 def _embedding(ex: Explorer) -> pn.viewable.Viewable:
-    def view(result: Any) -> Any:
+    def view(context: Any) -> Any:
         d = ex.region_embedding()
         if d is None:
             return _plots.message("no region yet", PANE)
         return _plots.rgb(d["x"], d["y"], d["values"], d["title"], frame_width=PANE)
 
-    return pn.pane.HoloViews(pn.bind(view, ex.param.result), linked_axes=False,
+    return pn.pane.HoloViews(pn.bind(view, ex.param.context), linked_axes=False,
                              css_classes=["kgvsf-embedding"])
 
 
@@ -271,7 +308,10 @@ def _info(ex: Explorer) -> pn.viewable.Viewable:
         if result is None:
             return ""
         sha = ex.weights_id[:12] if ex.weights_id else "untracked"
-        text = (f"**t** = {result.t.date()}, **k** = {result.horizon} days "
+        ny, nx = result.ndvi_baseline.shape
+        text = (f"**region** x {result.x.min():.0f}..{result.x.max():.0f}, y "
+                f"{result.y.min():.0f}..{result.y.max():.0f} ({nx} x {ny} px) &nbsp; "
+                f"**t** = {result.t.date()}, **k** = {result.horizon} days "
                 f"(**t+k** = {result.target.date()}) &nbsp; **weather**: "
                 f"{result.scenario_text} &nbsp; *re-forecast in "
                 f"{1000 * result.seconds:.0f} ms; weights {sha}*")
@@ -303,15 +343,8 @@ def build(ex: Explorer) -> pn.viewable.Viewable:
     _ensure_extensions()
     spinner = pn.indicators.LoadingSpinner(value=ex.busy, width=28, height=28)
     forecasts = _forecast_panes(ex)
-    loading = [forecasts]
     trajectory = _trajectory(ex)
-
-    def busy(event: Any) -> None:
-        spinner.value = event.new
-        for pane in loading:
-            pane.loading = event.new
-
-    ex.param.watch(busy, "busy")
+    ex.param.watch(lambda e: setattr(spinner, "value", e.new), "busy")
     sidebar = pn.Column(
         pn.pane.Markdown("## KG-VSF explorer", margin=(0, 5)),
         _region_input(ex), *_widgets(ex), width=SIDEBAR_WIDTH,

@@ -59,11 +59,13 @@ def classes(x: np.ndarray, y: np.ndarray, codes: np.ndarray, legend: Mapping[int
     for i, k in enumerate(keys):
         index[codes == k] = i
     colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(keys))]
+    from bokeh.models import FixedTicker  # the colour bar wants a Ticker model, not a dict
+
     img = hv.Image((np.asarray(x), np.asarray(y), index), kdims=["x", "y"], vdims=["class"])
     kw = {**MAP_OPTS, "cmap": colours, "clim": (-0.5, len(keys) - 0.5),
           "color_levels": len(keys), "title": title, "tools": ["hover", "tap"],
           "colorbar_opts": {"major_label_overrides": {i: legend[k] for i, k in enumerate(keys)},
-                            "ticker": {"ticks": list(range(len(keys)))}}}
+                            "ticker": FixedTicker(ticks=list(range(len(keys))))}}
     kw.update(opts)
     return img.opts(**kw)
 

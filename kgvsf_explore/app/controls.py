@@ -15,6 +15,18 @@ import pandas as pd
 
 from ..scenario import Change, Scenario
 
+#: Significant digits kept of the controls' numbers (a slider's step is 0.05 at the finest).
+SIGNIFICANT_DIGITS = 6
+
+
+def clean(value: float) -> float:
+    """``value`` rounded to :data:`SIGNIFICANT_DIGITS` significant digits.
+
+    >>> clean(4.000000000000002), clean(0.15000000000000002), clean(-0.0)
+    (4.0, 0.15, 0.0)
+    """
+    return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}") + 0.0
+
 
 def _day(value: Any) -> pd.Timestamp:
     return pd.Timestamp(value).normalize()
@@ -47,6 +59,8 @@ class WeatherControls:
     ('2022-07-02', '2022-08-30')
     >>> WeatherControls().scenario("2022-07-01", 60) is None
     True
+    >>> WeatherControls(temp_offset=4.000000000000002).temp_offset  # a slider's float noise
+    4.0
     """
 
     temp_offset: float = 0.0
@@ -54,6 +68,12 @@ class WeatherControls:
     srad_scale: float = 1.0
     drought: tuple[Any, Any] | None = None
     year: int | None = None
+
+    def __post_init__(self) -> None:
+        # browsers send slider values with float noise (4.000000000000002): keep
+        # SIGNIFICANT_DIGITS digits so the scenario, its text and its caches see clean numbers
+        for name in ("temp_offset", "rain_scale", "srad_scale"):
+            object.__setattr__(self, name, clean(getattr(self, name)))
 
     def period(self, t: Any, k_max: int) -> tuple[str, str]:
         """The forecast period ``t+1 .. t+k_max`` as ISO dates."""

@@ -11,6 +11,13 @@ Work is split by what changed: a new region or start date builds (or reuses) a
 change only re-runs the forecast on it; the simulator's truth (slow) runs in a background thread
 and only while its toggle is on. Bad input never raises out of a callback: it sets
 :attr:`Explorer.status` (shown as an alert) and keeps the last good result.
+
+Served, callbacks run on worker threads; the outputs (``result``, ``status``, ``truth``...)
+are then handed to :meth:`Explorer.set_publisher`'s function, which applies them on the
+document's own event loop (``doc.add_next_tick_callback``), so plots are never updated from a
+worker thread. Only the latest request of a moving control is computed: a request that a newer
+one overtook while it waited for the lock is dropped, and a closed explorer (its browser
+session ended) drops everything still queued.
 """
 
 from __future__ import annotations
@@ -37,6 +44,10 @@ from .truth import TruthCache, is_sample_world
 
 #: The largest region the dashboard forecasts (pixels); larger ones go through Forecaster.
 MAX_REGION_PIXELS = 256 * 256
+
+#: Served, the spinner shows only for work that lasts longer than this (seconds): a quick
+#: re-forecast then sends no spinner updates to the page at all.
+BUSY_DELAY_S = 0.3
 
 #: The ``weather_year`` value that keeps each year's own weather.
 OBSERVED = "observed"
@@ -102,6 +113,10 @@ class Explorer(param.Parameterized):
     trajectory = param.Parameter(default=None, doc="The clicked pixel's Trajectory (or None).")
     truth = param.Parameter(default=None, doc="The simulator's TrueAnswer (or None).")
     truth_status = param.String(default="", doc="What the truth pane says while it waits.")
+    region = param.NumericTuple(default=None, length=4, allow_None=True,
+                                doc="The bounds of the region of ``result`` (the last good box).")
+    context = param.Parameter(default=None,
+                              doc="(t, region) of the encoded context behind ``result``.")
 
     def __init__(self, cube: Any = None, weights: Any = None, *, background: bool = True,
                  **params: Any) -> None:
@@ -119,6 +134,13 @@ class Explorer(param.Parameterized):
         self.sessions = SessionCache(self.model, self.cube) if self.model is not None else None
         self.truths = TruthCache(ds) if self.is_sample else None
         self._lock = threading.RLock()
+        self._count_lock = threading.Lock()
+        self._publisher: Callable[[Callable[[], None]], None] | None = None
+        self._closed = False
+        self._latest = 0          # number of the newest forecast request (any kind)
+        self._latest_region = 0   # number of the newest region/date request
+        self._result: Forecasts | None = None  # result as computed (published later)
+        self.last_error = ""
         self._background = background
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="kgvsf-truth") \
             if background else None
@@ -163,22 +185,92 @@ class Explorer(param.Parameterized):
         return (float(xs.min() - rx / 2), float(ys.min() - ry / 2),
                 float(xs.max() + rx / 2), float(ys.max() + ry / 2))
 
-    def _say(self, text: str, kind: str = "info") -> None:
-        self.param.update(status=text, status_kind=kind)
+    def set_publisher(self, publish: Callable[[Callable[[], None]], None] | None) -> None:
+        """Route output updates through ``publish`` (None: apply them at once).
 
-    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run ``fn``; turn any failure into a message (the server keeps running)."""
-        self.busy = True
+        ``publish(fn)`` must call ``fn()`` later on the thread that owns the display, e.g.
+        ``doc.add_next_tick_callback`` of a Bokeh document; :func:`kgvsf_explore.app.serve`
+        sets it for every browser session.
+        """
+        self._publisher = publish
+
+    def _emit(self, **values: Any) -> None:
+        """Set output parameters, on the display's thread when a publisher is set."""
+        if self._publisher is None:
+            self.param.update(**values)
+            return
+
+        def apply() -> None:
+            if not self._closed:
+                self.param.update(**values)
+
+        self._publisher(apply)
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        if kind == "danger":
+            self.last_error = text
+        self._emit(status=text, status_kind=kind)
+
+    def _request(self, region: bool = False) -> int:
+        """Number a new forecast request (newer requests make older waiting ones stale)."""
+        with self._count_lock:
+            self._latest += 1
+            if region:
+                self._latest_region = self._latest
+            return self._latest
+
+    def _guard(self, what: str, fn: Callable[[], Any],
+               current: Callable[[], bool] | None = None) -> Any:
+        """Run ``fn``; turn any failure into a message (the server keeps running).
+
+        ``current`` is asked once the lock is held: False drops the work (a newer request
+        came meanwhile). Nothing runs once the explorer is closed.
+        """
+        if self._closed:
+            return None
+        done = self._show_busy()
         try:
             with self._lock:
+                if self._closed or (current is not None and not current()):
+                    return None
                 return fn()
         except KGVSFError as err:
             self._say(f"{what}: {err}", "danger")
         except Exception as err:  # noqa: BLE001 - never let a callback take the app down
             self._say(f"{what} failed ({type(err).__name__}): {err}", "danger")
         finally:
-            self.busy = False
+            done()
         return None
+
+    def _show_busy(self) -> Callable[[], None]:
+        """Set :attr:`busy` for a piece of work; returns the function that ends it.
+
+        Without a publisher (tests, notebooks) ``busy`` is set at once; served, only once the
+        work has lasted :data:`BUSY_DELAY_S`, so quick work sends the page no spinner updates.
+        """
+        if self._publisher is None:
+            self._emit(busy=True)
+            return lambda: self._emit(busy=False)
+        state = {"shown": False, "done": False}
+
+        def show() -> None:
+            with self._count_lock:  # emit under the lock: "on" can never follow "off"
+                if not state["done"]:
+                    state["shown"] = True
+                    self._emit(busy=True)
+
+        timer = threading.Timer(BUSY_DELAY_S, show)
+        timer.daemon = True
+        timer.start()
+
+        def done() -> None:
+            timer.cancel()
+            with self._count_lock:
+                state["done"] = True
+                if state["shown"]:
+                    self._emit(busy=False)
+
+        return done
 
     @property
     def controls(self) -> WeatherControls:
@@ -221,6 +313,8 @@ class Explorer(param.Parameterized):
 
     # ------------------------------------------------------------------ callbacks
     def _on_region(self, *events: Any) -> None:
+        if self._closed:
+            return
         if self.model is None:
             self._say(self.weights_error, "danger")
             return
@@ -239,6 +333,8 @@ class Explorer(param.Parameterized):
             self.start = t  # snap to the image date: the watcher runs again with it
             return
 
+        number = self._request(region=True)
+
         def build() -> None:
             rows, cols = self.region_slices()
             session = self.sessions.get(start, rows, cols)
@@ -254,24 +350,31 @@ class Explorer(param.Parameterized):
             if self.pixel is not None:
                 self._update_trajectory(quiet=True)
 
-        self._guard("region", build)
+        self._guard("region", build, lambda: number == self._latest_region)
 
     def _on_weather(self, *events: Any) -> None:
-        if self.session is None or self._building:
+        if self.session is None or self._building or self._closed:
             return
-        self._guard("forecast", self._forecast)
-        if self.pixel is not None and self.result is not None:
-            self._guard("trajectory", self._update_trajectory)
+        number = self._request()
+
+        def run() -> None:
+            self._forecast()
+            if self.pixel is not None:
+                self._update_trajectory()
+
+        self._guard("forecast", run, lambda: number == self._latest)
 
     def _on_truth_toggle(self, *events: Any) -> None:
+        if self._closed:
+            return
         if self.show_truth:
             self._schedule_truth()
         else:
-            self.param.update(truth=None, truth_status="")
+            self._emit(truth=None, truth_status="")
 
     def _on_pixel(self, *events: Any) -> None:
         if self.pixel is None:
-            self.trajectory = None
+            self._emit(trajectory=None)
             return
         self._guard("pixel", self._update_trajectory)
 
@@ -294,11 +397,14 @@ class Explorer(param.Parameterized):
                            str(scen) if scen is not None else "observed weather",
                            time.perf_counter() - t0, notes)
         self.session = session
-        self.result = result
-        if notes:
-            self._say("; ".join(notes), "warning")
-        else:
-            self._say("")
+        self._result = result
+        rx, ry = self.cube.res_xy
+        region = (float(x.min() - abs(rx) / 2), float(y.min() - abs(ry) / 2),
+                  float(x.max() + abs(rx) / 2), float(y.max() + abs(ry) / 2))
+        self.last_error = ""
+        self._emit(result=result, region=region, context=(session.t, region),
+                   status="; ".join(notes),
+                   status_kind="warning" if notes else "info")
         if self.show_truth:
             self._schedule_truth()
 
@@ -316,7 +422,7 @@ class Explorer(param.Parameterized):
             if not quiet:
                 self._say(f"the pixel ({px:.0f}, {py:.0f}) lies outside the region; click "
                           "inside the forecast maps", "warning")
-            self.trajectory = None
+            self._emit(trajectory=None)
             return
         scen = self.scenario()
         scens = {"observed": None} if scen is None else {"observed": None, "scenario": scen}
@@ -332,11 +438,11 @@ class Explorer(param.Parameterized):
             d = session.tile_drivers_at(row, col, s)
             prcp[name] = d[:, names.index("prcp")]
             tmax[name] = d[:, names.index("tmax")]
-        self.trajectory = Trajectory(
+        self._emit(trajectory=Trajectory(
             float(self.x[col]), float(self.y[row]), row, col, session.t,
             pd.DatetimeIndex([session.t + pd.Timedelta(days=k) for k in ks]),
             {n: nd[i] for i, n in enumerate(scens)}, self._observed(row, col, session),
-            ddays, prcp, tmax)
+            ddays, prcp, tmax))
 
     def _observed(self, row: int, col: int, session: RegionSession) -> pd.Series:
         """Observed NDVI of a pixel from 120 days before t to the end of the forecast."""
@@ -354,14 +460,14 @@ class Explorer(param.Parameterized):
 
     # ------------------------------------------------------------------ truth
     def _truth_request(self) -> tuple | None:
-        if self.session is None or self.result is None:
+        if self.session is None or self._result is None:
             return None
         s = self.session
-        return (s.rows, s.cols, s.t, s.k_max, self.scenario(), self.result.horizon)
+        return (s.rows, s.cols, s.t, s.k_max, self.scenario(), self._result.horizon)
 
     def _schedule_truth(self) -> None:
         if not self.is_sample:
-            self.param.update(truth=None, truth_status=(
+            self._emit(truth=None, truth_status=(
                 "the simulator's answer exists only for sample worlds made by "
                 "`kgvsf make-sample` (this cube has no kgvsf_seed attribute)"))
             return
@@ -371,8 +477,8 @@ class Explorer(param.Parameterized):
         if self.truths.ready(*req[:5]):
             self._set_truth(req)
             return
-        self.truth_status = ("the simulator is re-running this region under the scenario "
-                             "(a few seconds)...")
+        self._emit(truth_status="the simulator is re-running this region under the "
+                                "scenario (a few seconds)...")
         if self._pool is None:
             self._set_truth(req)
         else:
@@ -384,15 +490,15 @@ class Explorer(param.Parameterized):
         try:
             base, out = self.truths.get(rows, cols, t, k_max, scen)
         except Exception as err:  # noqa: BLE001 - shown in the pane, not raised in a thread
-            self.param.update(truth=None, truth_status=f"the simulator failed: {err}")
+            self._emit(truth=None, truth_status=f"the simulator failed: {err}")
             return
-        if self._truth_request() != req:  # the user moved on meanwhile
+        if self._closed or self._truth_request() != req:  # the user moved on meanwhile
             return
         bands = list(schema.BANDS)
         answer = TrueAnswer(t + pd.Timedelta(days=horizon), pd.DatetimeIndex(base.day.values),
                             base.x.values, base.y.values, ndvi(base.reflectance.values, bands),
                             ndvi(out.reflectance.values, bands), time.perf_counter() - t0)
-        self.param.update(truth=answer, truth_status="")
+        self._emit(truth=answer, truth_status="")
 
     def wait(self, timeout: float = 120.0) -> None:
         """Wait for a background truth computation (for tests and notebooks)."""
@@ -413,7 +519,7 @@ class Explorer(param.Parameterized):
             out = self._guard(f"map layer {self.layer!r}",
                               lambda: layer_data(self.cube, self.layer, start, self.sessions))
             if out is None:
-                return {"kind": "message", "text": self.status}
+                return {"kind": "message", "text": self.last_error}
             if len(self._map_cache) > 16:
                 self._map_cache.clear()
             self._map_cache[key] = out
@@ -442,6 +548,7 @@ class Explorer(param.Parameterized):
         return self.panel()._repr_mimebundle_(include, exclude)
 
     def close(self) -> None:
-        """Stop the background thread (the session ended)."""
+        """Drop all queued and future work and stop the background thread (session ended)."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -29,6 +29,11 @@ COMPONENT_PACKAGES = ("panel", "panel_material_ui", "bokeh", "holoviews", "kgvsf
 #: Addresses that reach this machine only.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
+#: A closed tab's session is destroyed (and its queued work dropped) this long after it goes
+#: (Bokeh's default is 15 s, checked every 17 s).
+UNUSED_SESSION_MS = 5000
+CHECK_UNUSED_MS = 2000
+
 _shared: dict[tuple, tuple[Any, Any]] = {}
 
 
@@ -113,9 +118,26 @@ def session_app(cube: Any = None, weights: Any = None) -> Any:
 
     c, w = shared_inputs(cube, weights)
     ex = Explorer(c, w)
-    if pn.state.curdoc is not None:
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        ex.set_publisher(document_publisher(doc))
         pn.state.on_session_destroyed(lambda _ctx: ex.close())
     return ex.panel()
+
+
+def document_publisher(doc: Any) -> Any:
+    """A publisher for :meth:`Explorer.set_publisher`: run on ``doc``'s event loop.
+
+    ``Document.add_next_tick_callback`` is the one Document method Bokeh allows from other
+    threads; the plots then update on the document's own thread, never on a worker thread.
+    """
+    def publish(fn: Any) -> None:
+        try:
+            doc.add_next_tick_callback(fn)
+        except Exception:  # noqa: BLE001 - the session is gone: nothing to show it to
+            pass
+
+    return publish
 
 
 def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool = True,
@@ -171,6 +193,8 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
         hosts = ["localhost", "127.0.0.1"] + ([address] if address else [])
         kwargs["websocket_origin"] = [f"{h}:{port}" for h in hosts]
     kwargs["extra_patterns"] = [component_route(), *kwargs.get("extra_patterns", [])]
+    kwargs.setdefault("unused_session_lifetime_milliseconds", UNUSED_SESSION_MS)
+    kwargs.setdefault("check_unused_sessions_milliseconds", CHECK_UNUSED_MS)
     return pn.serve({"/": lambda: session_app(cube, weights)}, port=port, show=show,
                     address=address, threaded=threaded, title="KG-VSF explorer", **kwargs)
 

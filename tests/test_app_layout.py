@@ -1,0 +1,191 @@
+"""The dashboard's plots rendered to Bokeh models, and how the Explorer schedules its work.
+
+No browser: the Panel panes are rendered with ``get_root`` (what the server sends to a page)
+and the Bokeh models are inspected. Covers the bugs a person saw in the browser: the crop map's
+colour bar, the overview after a box outside the cube, the forecast maps' frames after a
+non-square box, the zoom after a slider move, the float noise of the scenario line, updates
+from worker threads and work left over from closed or overtaken requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import holoviews as hv
+import numpy as np
+import pytest
+from bokeh.models import ColorBar, FixedTicker, GlyphRenderer, Image, Plot
+
+from kgvsf_explore.app import _layout
+from kgvsf_explore.app.explorer import Explorer
+from kgvsf_explore.app.layers import LAYERS
+from kgvsf_explore.app.session import with_drivers_in_memory
+from kgvsf_explore.cube import open_cube
+from kgvsf_explore.cube.cube import Cube
+from kgvsf_explore.data import sample_path
+from kgvsf_explore.forecaster import Forecaster
+from kgvsf_explore.weights import load_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")
+_layout._ensure_extensions()
+
+
+@pytest.fixture(scope="module")
+def cube() -> Cube:
+    return with_drivers_in_memory(open_cube(sample_path()))
+
+
+@pytest.fixture(scope="module")
+def forecaster() -> Forecaster:
+    model, sha = load_model()
+    return Forecaster(model, sha)
+
+
+def _box(cube: Cube, rows: slice, cols: slice) -> tuple[float, float, float, float]:
+    x, y = cube.ds.x.values[cols], cube.ds.y.values[rows]
+    return (float(x.min() - 5), float(y.min() - 5), float(x.max() + 5), float(y.max() + 5))
+
+
+@pytest.fixture
+def explorer(cube: Cube, forecaster: Forecaster) -> Explorer:
+    ex = Explorer(cube, forecaster, background=False,
+                  bbox=_box(cube, slice(40, 56), slice(40, 72)), start=dt.date(2022, 6, 30))
+    yield ex
+    ex.close()
+
+
+def _plots(root) -> list[Plot]:
+    return sorted(root.select({"type": Plot}), key=lambda p: int(p.id.lstrip("p")))
+
+
+def _image_plots(root) -> list[Plot]:
+    return [p for p in _plots(root)
+            if any(isinstance(r, GlyphRenderer) and isinstance(r.glyph, Image)
+                   for r in p.renderers)]
+
+
+def test_every_layer_renders(explorer: Explorer) -> None:
+    for layer in LAYERS:
+        explorer.layer = layer
+        el = _layout.overview_element(explorer)
+        assert not isinstance(el, hv.Text), (layer, explorer.last_error)
+        fig = hv.render(el)  # the crop map raised ValueError here (a dict as the ticker)
+        if layer == "crop map":
+            bar = next(r for r in fig.right if isinstance(r, ColorBar))
+            legend = explorer.cube.legend("crop_type")
+            assert isinstance(bar.ticker, FixedTicker)
+            assert list(bar.ticker.ticks) == list(range(len(legend)))
+            assert sorted(bar.major_label_overrides.values()) == sorted(legend.values())
+
+
+def test_a_box_outside_the_cube_leaves_the_overview_as_it_was(explorer: Explorer,
+                                                              cube: Cube) -> None:
+    root = _layout._overview(explorer).get_root()  # what a page gets, updated in place
+    (fig,) = _plots(root)
+    x0, y0, x1, y1 = cube.bounds
+    good = explorer.region
+    assert (fig.x_range.start, fig.x_range.end) == (x0, x1)
+    explorer.bbox = (0.0, 0.0, 10.0, 10.0)
+    assert "outside the cube" in explorer.status
+    assert explorer.region == good  # the magenta box stays on the last good region
+    assert (fig.x_range.start, fig.x_range.end, fig.y_range.start, fig.y_range.end) == \
+        (x0, x1, y0, y1)
+    new = _box(cube, slice(0, 16), slice(0, 16))
+    explorer.bbox = new
+    assert explorer.status == "" and explorer.region != good
+    assert explorer.region == pytest.approx(new, abs=5.0)
+    assert (fig.x_range.start, fig.x_range.end) == (x0, x1)
+
+
+def _check_frames(plots: list[Plot], shape: tuple[int, int], result) -> None:
+    ny, nx = shape
+    assert len(plots) == 4
+    for p in plots:
+        assert p.frame_width == _layout.PANE
+        assert p.frame_height == round(_layout.PANE * ny / nx)
+        # the axes span the data, so the image fills its frame
+        dx = float(result.x[1] - result.x[0])
+        assert p.x_range.start == pytest.approx(float(result.x.min()) - dx / 2)
+        assert p.x_range.end == pytest.approx(float(result.x.max()) + dx / 2)
+
+
+def test_forecast_maps_fill_their_frames_and_keep_the_zoom(explorer: Explorer,
+                                                           cube: Cube) -> None:
+    root = _layout._forecast_panes(explorer).get_root()  # what a page gets, updated in place
+    plots = _image_plots(root)
+    _check_frames(plots, (16, 32), explorer.result)
+    explorer.bbox = _box(cube, slice(10, 50), slice(10, 30))  # tall, then the frames follow
+    plots = _image_plots(root)
+    _check_frames(plots, (40, 20), explorer.result)
+    # a zoom (the browser sets the shared range) survives a weather change; the data change
+    fig = plots[0]
+    sources = [next(r for r in p.renderers if isinstance(r, GlyphRenderer)).data_source
+               for p in plots]
+    before = [np.array(s.data["image"][0]) for s in sources]
+    fig.x_range.start, fig.x_range.end = fig.x_range.start + 50, fig.x_range.start + 150
+    zoom = (fig.x_range.start, fig.x_range.end)
+    explorer.rain_scale = 0.0
+    assert _image_plots(root)[0] is fig  # updated in place, not rebuilt
+    assert (fig.x_range.start, fig.x_range.end) == zoom
+    after = [np.array(s.data["image"][0]) for s in sources]
+    assert not np.array_equal(before[1], after[1], equal_nan=True)  # the scenario map
+    np.testing.assert_array_equal(before[0], after[0])  # the baseline did not move
+
+
+def test_scenario_line_has_no_float_noise(explorer: Explorer) -> None:
+    explorer.param.update(temp_offset=4.000000000000002, rain_scale=0.15000000000000002)
+    text = explorer.result.scenario_text
+    assert "+4" in text and "0.15" in text and "0000" not in text, text
+
+
+def test_outputs_go_through_the_publisher(cube: Cube, forecaster: Forecaster) -> None:
+    ex = Explorer(cube, forecaster, background=True, start=dt.date(2022, 6, 30),
+                  bbox=_box(cube, slice(8, 16), slice(8, 16)))
+    queued: list = []
+    threads: set[str] = set()
+
+    def publish(fn) -> None:
+        threads.add(threading.current_thread().name)
+        queued.append(fn)
+
+    ex.set_publisher(publish)
+    first = ex.result
+    ex.rain_scale = 0.0
+    assert ex.result is first and queued  # nothing shown until the display's thread runs it
+    ex.show_truth = True
+    ex.wait()  # the simulator's thread hands its answer to the publisher too
+    assert any(name.startswith("kgvsf-truth") for name in threads)
+    assert ex.truth is None
+    for fn in queued:
+        fn()
+    assert ex.result is not first and "prcp" in ex.result.scenario_text
+    assert ex.truth is not None and ex.busy is False
+    ex.close()
+    queued.clear()
+    shown = ex.result
+    ex.rain_scale = 0.5  # a closed session does nothing more
+    assert queued == [] and ex.result is shown
+
+
+def test_only_the_latest_request_is_computed(explorer: Explorer, monkeypatch) -> None:
+    calls: list[int] = []
+    real = explorer._forecast
+
+    def counted(session=None):
+        calls.append(explorer.horizon)
+        return real(session)
+
+    monkeypatch.setattr(explorer, "_forecast", counted)
+    workers = []
+    with explorer._lock:  # a forecast is running: the requests queue up behind it
+        for k in range(10, 16):
+            th = threading.Thread(target=setattr, args=(explorer, "horizon", k))
+            th.start()
+            workers.append(th)
+            time.sleep(0.05)
+    for th in workers:
+        th.join(30)
+    assert explorer.horizon == 15
+    assert calls == [15] and explorer.result.horizon == 15
