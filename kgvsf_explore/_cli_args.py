@@ -89,6 +89,17 @@ def port_arg(text: str) -> int:
     return int(text)
 
 
+def nonneg_float_arg(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give e.g. 1.0") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a finite number >= 0")
+    return value
+
+
 def ints(text: str | None, option: str) -> list[int]:
     """Comma-separated integers of ``option`` (e.g. ``--worlds 1,2,3``)."""
     if not text:

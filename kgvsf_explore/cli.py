@@ -15,6 +15,7 @@ from ._cli_args import (
     horizons_arg,
     ints,
     join_negative_values,
+    nonneg_float_arg,
     port_arg,
     start_arg,
 )
@@ -237,8 +238,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     from .training import pretrain
 
     p = preset(args.preset, objective=args.objective, seed=args.seed)
-    if args.pixel_residual:
-        p = replace(p, model=replace(p.model, pixel_residual=True))
+    if args.pixel_residual or args.pixel_context:
+        p = replace(p, model=replace(p.model, pixel_residual=True,
+                                     pixel_context=args.pixel_context))
+    if args.ndvi_weight:
+        p = replace(p, train=replace(p.train, ndvi_weight=args.ndvi_weight))
     cubes = _cubes(args)
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
@@ -412,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-residual", action="store_true",
                    help="experimental: forecast a per-pixel, weather-modulated correction of "
                         "each pixel's last clear observation")
+    p.add_argument("--pixel-context", action="store_true",
+                   help="experimental (implies --pixel-residual): the correction also reads "
+                        "each pixel's whole context series and the target's season")
+    p.add_argument("--ndvi-weight", type=nonneg_float_arg, default=0.0, metavar="W",
+                   help="add W x the forecast's NDVI error (in units of 0.25 NDVI) to the "
+                        "forecast loss (our extension; default 0: the paper's loss)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 

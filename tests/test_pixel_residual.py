@@ -18,6 +18,8 @@ from kgvsf_explore.training.checkpoint import CheckpointError
 from kgvsf_explore.world import make_world
 
 CFG = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True)
+CTX = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True,
+                  pixel_context=True)
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +38,13 @@ def _persistence(s) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("cfg", [CFG, CTX], ids=["anchor", "context"])
 @pytest.mark.parametrize("objective", ["kgvsf", "mm-vsf"])
-def test_an_untrained_pixel_model_forecasts_persistence(batch, objective: str) -> None:
+def test_an_untrained_pixel_model_forecasts_persistence(batch, objective: str,
+                                                        cfg: ModelConfig) -> None:
     samples, b = batch
     torch.manual_seed(0)
-    model = KGVSF(CFG, objective).eval()
+    model = KGVSF(cfg, objective).eval()
     state = model.encode_context(b)
     for i, s in enumerate(samples):
         fut = b["drivers"][i:i + 1, s.t_index + 1:s.t_index + 1 + s.k]
@@ -80,3 +84,57 @@ def test_a_pixel_checkpoint_round_trips_and_a_bad_flag_is_refused(tmp_path: Path
     (tmp_path / "ck" / "config.json").write_text(json.dumps(conf))
     with pytest.raises(CheckpointError, match="pixel_residual"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_the_context_series_holds_each_pixels_own_history(batch) -> None:
+    samples, b = batch
+    model = KGVSF(CTX).eval()
+    images = model.norm_images(b["images"].float())
+    valid = b["mask"].bool() & b["context_mask"].bool()[:, :, None, None]
+    px = model._pixel_history(images, valid, b["image_offsets"])
+    c, n = len(CTX.bands), CTX.context
+    assert px.shape[1] == (c + 2) + n * (c + 2)
+    series = px[:, c + 2:].reshape(px.shape[0], n, c + 2, 16, 16)
+    last = b["images"].shape[1] - 1  # the newest context date is the last position
+    ok = valid[:, last]
+    torch.testing.assert_close(series[:, -1, :c][ok.unsqueeze(1).expand(-1, c, -1, -1)],
+                               images[:, last][ok.unsqueeze(1).expand(-1, c, -1, -1)])
+    assert torch.equal(series[:, -1, c] > 0, ok)
+    # not clear -> zeros, so a cloud's values never reach the network
+    assert (series[:, -1, :c][(~ok).unsqueeze(1).expand(-1, c, -1, -1)] == 0).all()
+
+
+def test_pixel_context_needs_the_residual_path() -> None:
+    with pytest.raises(ValueError, match="pixel_residual"):
+        ModelConfig(pixel_context=True)
+
+
+def test_the_ndvi_term_is_ours_and_off_by_default(batch) -> None:
+    _, b = batch
+    torch.manual_seed(0)
+    plain = KGVSF(CFG).eval()
+    torch.manual_seed(0)
+    weighted = KGVSF(CFG, ndvi_weight=2.0).eval()
+    with torch.no_grad():
+        base, logs = plain.loss(b, phase=2)
+        both, wlogs = weighted.loss(b, phase=2)
+    assert "ndvi" not in logs
+    assert wlogs["ndvi"] > 0
+    np.testing.assert_allclose(float(both), float(base) + 2.0 * wlogs["ndvi"], rtol=1e-5)
+    # a perfect NDVI forecast scores zero
+    t = b["target"].float()
+    m = b["target_mask"].bool()
+    assert float(weighted._ndvi_loss(weighted.norm_images(torch.nan_to_num(t)), t, m,
+                                     None)) < 1e-10
+    with pytest.raises(ValueError, match="ndvi_weight"):
+        TrainConfig(ndvi_weight=-1.0)
+
+
+def test_a_context_checkpoint_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = KGVSF(CTX)
+    save_checkpoint(tmp_path / "ck", model, CTX, TrainConfig(ndvi_weight=1.0), {"step": 0})
+    again, cfg, tcfg, _ = load_checkpoint(tmp_path / "ck")
+    assert cfg.pixel_context and tcfg.ndvi_weight == 1.0
+    for (n, a), (_, c) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, c), n

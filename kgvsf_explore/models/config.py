@@ -40,6 +40,13 @@ class ModelConfig:
         Per-pixel feature size of the light decoder (part of the pixel embedding).
     context
         Maximum number of context images.
+    pixel_residual
+        Forecast a per-pixel correction of each pixel's last clear context observation
+        (experimental, :class:`~kgvsf_explore.models.heads.PixelResidual`).
+    pixel_context
+        With ``pixel_residual``: the correction also reads the pixel's own whole context
+        series (every context image, its clear flag and age) and the target's day of year,
+        the per-pixel inputs a tree peer reads.
     k_min, k_max
         Range of forecast steps in days (any integer inside).
     band_mean, band_std, driver_mean, driver_std
@@ -61,6 +68,7 @@ class ModelConfig:
     k_max: int = 60
     dropout: float = 0.0
     pixel_residual: bool = False
+    pixel_context: bool = False
     band_mean: tuple[float, ...] = (0.08, 0.11, 0.11, 0.16, 0.32, 0.25, 0.17)
     band_std: tuple[float, ...] = (0.05, 0.05, 0.07, 0.06, 0.12, 0.08, 0.08)
     driver_mean: tuple[float, ...] = (2.5, 15.0, 3.0, 300.0, 1000.0, 43000.0, 5.0)
@@ -73,6 +81,8 @@ class ModelConfig:
             raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
         if not 1 <= self.k_min <= self.k_max:
             raise ValueError(f"need 1 <= k_min <= k_max, got {self.k_min}, {self.k_max}")
+        if self.pixel_context and not self.pixel_residual:
+            raise ValueError("pixel_context needs pixel_residual=True")
         if len(self.band_mean) != len(self.bands) or len(self.band_std) != len(self.bands):
             raise ValueError("band_mean/band_std need one value per band")
         if len(self.driver_mean) != len(self.drivers) or len(self.driver_std) != len(
@@ -108,6 +118,11 @@ class TrainConfig:
         Seeds torch, the samplers and the masks.
     val_year
         Calendar year held out of training samples for validation.
+    ndvi_weight
+        Weight of an NDVI term added to the forecast loss (our extension, 0: the paper's
+        loss): the mean squared NDVI error of the forecast, in units of 0.25 NDVI, so that
+        1.0 weighs NDVI like one average band. NDVI is what most users read of a forecast,
+        and the all-year reflectance loss is dominated by snow.
     """
 
     objective: str = "kgvsf"
@@ -122,8 +137,11 @@ class TrainConfig:
     mask_ratio: float = 0.5
     seed: int = 0
     val_year: int | None = None
+    ndvi_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.ndvi_weight < 0:
+            raise ValueError(f"ndvi_weight must be >= 0, got {self.ndvi_weight}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose one of {OBJECTIVES}")
 

@@ -70,7 +70,11 @@ class PixelResidual(nn.Module):
         super().__init__()
         c = len(cfg.bands)
         hidden = 2 * cfg.pixel_dim
-        self.inp = nn.Linear(cfg.pixel_dim + 2 * c + 2, hidden)
+        extra = 0
+        if cfg.pixel_context:  # the pixel's context series and the target's season
+            hidden = 4 * cfg.pixel_dim
+            extra = cfg.context * (c + 2) + 2
+        self.inp = nn.Linear(cfg.pixel_dim + 2 * c + 2 + extra, hidden)
         self.film = nn.Linear(cfg.dim, 2 * hidden)
         self.act = nn.GELU()
         self.out = nn.Linear(hidden, c)
@@ -82,7 +86,8 @@ class PixelResidual(nn.Module):
     def forward(self, feats: torch.Tensor, base: torch.Tensor, pixels: torch.Tensor,
                 cond: torch.Tensor) -> torch.Tensor:
         """``feats`` ``(B, P, H, W)``, ``base`` ``(B, C, H, W)`` (normalised), ``pixels``
-        ``(B, C + 2, H, W)`` (last clear observation, has-one flag, age / 60), ``cond``
+        ``(B, C + 2 [+ extra], H, W)`` (last clear observation, has-one flag, age / 60, then
+        with ``pixel_context`` the context series and the target's season), ``cond``
         ``(B, dim)`` -> normalised forecast ``(B, C, H, W)``."""
         c = base.shape[1]
         last, has = pixels[:, :c], pixels[:, c:c + 1]

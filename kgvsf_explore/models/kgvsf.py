@@ -55,7 +55,9 @@ class ContextState:
         Objective of the weights (decides the forecast path).
     pixels
         ``(B, C + 2, H, W)`` each pixel's last clear observation in the context (normalised),
-        whether it has one and its age / 60 (models with ``pixel_residual`` only).
+        whether it has one and its age / 60 (models with ``pixel_residual`` only); with
+        ``pixel_context``, followed by ``context * (C + 2)`` channels: every context image,
+        its clear flag and its age / 60.
     """
 
     tokens: torch.Tensor
@@ -130,10 +132,17 @@ class KGVSF(nn.Module):
     #: (:func:`~kgvsf_explore.training.checkpoint.load_checkpoint` sets them to zero).
     ZERO_DEFAULT_KEYS: tuple[str, ...] = ("image_encoder.missing_band",)
 
-    def __init__(self, cfg: ModelConfig, objective: str = "kgvsf") -> None:
+    def __init__(self, cfg: ModelConfig, objective: str = "kgvsf",
+                 ndvi_weight: float = 0.0) -> None:
         super().__init__()
         self.cfg = cfg
         self.objective = check_objective(objective)
+        #: weight of the NDVI term of the forecast loss (``TrainConfig.ndvi_weight``)
+        self.ndvi_weight = float(ndvi_weight)
+        bands = list(cfg.bands)
+        #: positions of red and near infrared (NDVI), or None when a band is missing
+        self._ndvi_idx = ((bands.index("B04"), bands.index("B08"))
+                          if "B04" in bands and "B08" in bands else None)
         self.image_encoder = ImageEncoder(cfg)
         self.weather_encoder = WeatherEncoder(cfg)
         self.weather_token = nn.Linear(cfg.weather_hidden, cfg.dim)
@@ -256,7 +265,7 @@ class KGVSF(nn.Module):
         if self._uses_weather(state.objective):
             weather = self.forecaster.summary(state.h_t, h_tk)
         z = self.forecaster(state.tokens[:, -1], weather, k)
-        return self._decode(z, weather, k, state.pixels)
+        return self._decode(z, weather, k, state.pixels, state.doy_t)
 
     def _pixel_history(self, images: torch.Tensor, valid: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
@@ -271,10 +280,29 @@ class KGVSF(nn.Module):
         age = -torch.gather(offsets[:, :, None, None].expand(b, n, h, w), 1, pick[:, None])[:, 0]
         img = torch.where(has[:, None], img, torch.zeros_like(img))
         age = torch.where(has, age.to(img.dtype) / 60.0, torch.ones_like(img[:, 0]))
-        return torch.cat([img, has[:, None].to(img.dtype), age[:, None]], 1)
+        anchor = torch.cat([img, has[:, None].to(img.dtype), age[:, None]], 1)
+        if not self.cfg.pixel_context:
+            return anchor
+        return torch.cat([anchor, self._pixel_series(images, valid, offsets)], 1)
+
+    def _pixel_series(self, images: torch.Tensor, valid: torch.Tensor,
+                      offsets: torch.Tensor) -> torch.Tensor:
+        """``(B, context * (C + 2), H, W)``: every context image (zero where not clear), its
+        clear flag and its age / 60, oldest first, padded in front to ``cfg.context``."""
+        b, n, c, h, w = images.shape
+        keep = min(n, self.cfg.context)
+        images, valid, offsets = images[:, n - keep:], valid[:, n - keep:], offsets[:, n - keep:]
+        clear = valid.unsqueeze(2).to(images.dtype)  # (B, L, 1, H, W)
+        age = (-offsets.to(images.dtype) / 60.0)[:, :, None, None, None].expand(b, keep, 1, h, w)
+        series = torch.cat([torch.where(clear > 0, images, torch.zeros_like(images)), clear,
+                            age * clear], 2)
+        pad = self.cfg.context - keep
+        if pad:
+            series = torch.cat([series.new_zeros(b, pad, c + 2, h, w), series], 1)
+        return series.reshape(b, self.cfg.context * (c + 2), h, w)
 
     def _decode(self, z: torch.Tensor, weather: torch.Tensor | None, k: torch.Tensor,
-                pixels: torch.Tensor | None) -> torch.Tensor:
+                pixels: torch.Tensor | None, doy_t: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised reflectance at ``t + k`` from the forecast token ``z`` (with
         ``pixel_residual``: a per-pixel correction of the last clear observation)."""
         base = self.decoder(z)
@@ -286,7 +314,14 @@ class KGVSF(nn.Module):
         cond = self.forecaster.k_embed(k)
         if weather is not None:
             cond = cond + weather
-        return self.pixel(self.decoder.features(z), base, pixels.to(base.dtype), cond)
+        pixels = pixels.to(base.dtype)
+        if self.cfg.pixel_context:
+            if doy_t is None:
+                raise ValueError("a pixel_context model needs the day of year of t")
+            angle = 2 * torch.pi * (doy_t + k).to(base.dtype) / 365.25
+            season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
+            pixels = torch.cat([pixels, season.expand(-1, -1, *base.shape[-2:])], 1)
+        return self.pixel(self.decoder.features(z), base, pixels, cond)
 
     def _query_forecast(self, inputs, valid, h_tk, doy_t, k, pixels=None):
         """mm-vsf: a target-date query token joins the context; bidirectional attention."""
@@ -299,7 +334,7 @@ class KGVSF(nn.Module):
             torch.cat([inputs, q.unsqueeze(1)], 1),
             torch.cat([valid, valid.new_ones(b, 1)], 1), causal=False,
         )
-        return self._decode(seq[:, -1], None, k, pixels)
+        return self._decode(seq[:, -1], None, k, pixels, doy_t)
 
     @staticmethod
     def repeat_state(state: ContextState, times: int) -> ContextState:
@@ -399,9 +434,34 @@ class KGVSF(nn.Module):
                     self.weather_encoder.read(hidden, t_index),
                     self.weather_encoder.read(hidden, t_index + k),
                 )
-            pred = self._decode(self.forecaster(seq[:, -1], weather, k), weather, k, pixels)
-        loss = masked_mse(pred, norm_target, batch["target_mask"].bool(), batch.get("band_mask"))
-        return loss, {"forecast": float(loss.detach()), "loss": float(loss.detach())}
+            pred = self._decode(self.forecaster(seq[:, -1], weather, k), weather, k, pixels,
+                                batch["doy"][:, -1])
+        target_mask = batch["target_mask"].bool()
+        loss = masked_mse(pred, norm_target, target_mask, batch.get("band_mask"))
+        logs = {"forecast": float(loss.detach())}
+        if self.ndvi_weight > 0 and self._ndvi_idx is not None:
+            loss_ndvi = self._ndvi_loss(pred, batch["target"].float(), target_mask,
+                                        batch.get("band_mask"))
+            logs["ndvi"] = float(loss_ndvi.detach())
+            loss = loss + self.ndvi_weight * loss_ndvi
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+    def _ndvi_loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                   band_mask: torch.Tensor | None) -> torch.Tensor:
+        """Mean squared NDVI error over ``mask``, in units of 0.25 NDVI (our extension)."""
+        red, nir = self._ndvi_idx
+
+        def ndvi(x: torch.Tensor) -> torch.Tensor:
+            r, n = x[:, red].float(), x[:, nir].float()
+            return (n - r) / (n + r).abs().clamp_min(1e-3)
+
+        m = mask
+        if band_mask is not None:
+            m = m & (band_mask[:, red] & band_mask[:, nir]).bool()[:, None, None]
+        diff = torch.where(m, ndvi(self.denorm_images(pred)) - ndvi(target),
+                           pred.new_zeros((), dtype=torch.float32))
+        return (diff / 0.25).pow(2).sum() / m.sum().clamp_min(1)
 
     def _next_token_loss(self, batch):
         norm, valid, valid_ctx, tokens, _ = self._context_inputs(batch, "next-token")

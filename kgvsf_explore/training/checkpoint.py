@@ -102,12 +102,13 @@ def build_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None = None) ->
 
     if train_cfg is None:
         return models.KGVSF(model_cfg)
-    return models.KGVSF(model_cfg, objective=train_cfg.objective)
+    return models.KGVSF(model_cfg, objective=train_cfg.objective,
+                        ndvi_weight=train_cfg.ndvi_weight)
 
 
 #: Configuration fields added after weights were first saved, with their defaults: left out of
 #: the configuration hash when at the default, so older weights keep matching their config.
-LATER_CONFIG_FIELDS: dict[str, object] = {"pixel_residual": False}
+LATER_CONFIG_FIELDS: dict[str, object] = {"pixel_residual": False, "pixel_context": False}
 
 
 def config_sha256(model_cfg: ModelConfig) -> str:
@@ -440,9 +441,10 @@ def _check_model_json(model: Any, path: Path) -> None:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            and math.isfinite(v) for v in values)):
             raise CheckpointError(f"{path}: model.{key} must be a list of finite numbers")
-    if not isinstance(model.get("pixel_residual", False), bool):
-        raise CheckpointError(f"{path}: model.pixel_residual must be true or false, got "
-                              f"{model['pixel_residual']!r}")
+    for key in ("pixel_residual", "pixel_context"):
+        if not isinstance(model.get(key, False), bool):
+            raise CheckpointError(f"{path}: model.{key} must be true or false, got "
+                                  f"{model[key]!r}")
     dropout = model.get("dropout", 0.0)
     if (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
             or not 0.0 <= dropout < 1.0):
