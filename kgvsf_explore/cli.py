@@ -348,20 +348,24 @@ def _calibrate(args: argparse.Namespace) -> int:
     weights = f" --weights {args.weights}" if args.weights else ""
     source = {"command": f"kgvsf calibrate {where}{weights} --cases {args.cases} "
                          f"--case-seed {args.case_seed} --out {args.out}"}
+    cubes: list = []
     if args.seed is not None:
+        seeds = ints(args.seed, "--seed")
         trained = training_worlds_of(folder)
-        if trained and args.seed in trained[0] and args.world_size == trained[1]:
-            raise KGVSFError(f"world {args.seed} ({args.world_size}) is one the weights were "
-                             f"trained on ({trained}); pick another seed")
-        cube = Cube(make_world(seed=args.seed, size=args.world_size)[0].load())
-        source.update(cube=f"sample world seed {args.seed} ({args.world_size})",
-                      seed=args.seed, size=args.world_size)
+        bad = [s for s in seeds if trained and s in trained[0] and args.world_size == trained[1]]
+        if bad:
+            raise KGVSFError(f"world(s) {bad} ({args.world_size}) are ones the weights were "
+                             f"trained on ({trained}); pick other seeds")
+        for s in seeds:
+            cubes.append(Cube(make_world(seed=s, size=args.world_size)[0].load()))
+        source.update(cube=f"sample world(s) seed {','.join(map(str, seeds))} "
+                           f"({args.world_size})", seed=seeds, size=args.world_size)
     else:
         cube = open_cube(args.cube)
-        cube = Cube(cube.ds.load(), fields=cube.fields)
+        cubes.append(Cube(cube.ds.load(), fields=cube.fields))
         source.update(cube=str(args.cube), cube_path=str(Path(args.cube).resolve()))
     period = (args.start, args.end) if args.start or args.end else None
-    cal = fc.calibrate(cube, n_cases=args.cases, seed=args.case_seed, period=period,
+    cal = fc.calibrate(cubes, n_cases=args.cases, seed=args.case_seed, period=period,
                        truth=args.truth, source=source)
     path = cal.save(args.out)
     n = sum(1 for g in cal.groups if g["variable"] == "ndvi" and g["age"] != "*")
@@ -496,12 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="calibrate forecast intervals of weights on a world "
                                          "they were not trained on (writes intervals.json)")
     p.add_argument("--cube", help="calibration cube")
-    p.add_argument("--seed", type=int, help="instead of --cube: simulate the sample world of "
-                                            "this seed (never one the weights were trained on)")
+    p.add_argument("--seed", help="instead of --cube: simulate the sample world(s) of these "
+                                  "seeds, e.g. 6262,6263,6264 (never ones the weights were "
+                                  "trained on)")
     p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"],
-                   help="size of the --seed world")
+                   help="size of the --seed worlds")
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--cases", type=int, default=600, help="forecast cases (tiles) drawn")
+    p.add_argument("--cases", type=int, default=600, help="forecast cases (tiles) drawn from "
+                                                          "each world")
     p.add_argument("--case-seed", type=int, default=0, help="seed of the case draw")
     p.add_argument("--start", help="first origin date (default: the cube's first)")
     p.add_argument("--end", help="last origin date (default: the cube's last)")

@@ -269,7 +269,7 @@ class Forecaster:
                                 weights_id=self.weights_id)
 
     # ------------------------------------------------------------------------------ intervals
-    def calibrate(self, cube: Cube, *, n_cases: int = 600, seed: int = 0,
+    def calibrate(self, cube: Cube | Sequence[Cube], *, n_cases: int = 600, seed: int = 0,
                   period: tuple[Any, Any] | None = None, truth: str = "auto",
                   out: str | os.PathLike | None = None, source: dict | None = None) -> Any:
         """Calibrate forecast intervals of these weights on ``cube`` and keep them.
@@ -281,9 +281,9 @@ class Forecaster:
         Parameters
         ----------
         cube
-            The calibration cube.
+            The calibration cube, or several (worlds): ``n_cases`` are drawn from each.
         n_cases, seed, period, truth
-            Forecast cases drawn, their seed, the period of their origins (None: all of
+            Forecast cases drawn per cube, their seed, the period of their origins (None: all of
             ``cube``) and the outcome (``"auto"``: the simulator's truth where present).
         out
             Also write the calibration here (a folder gets ``intervals.json``), atomically.

@@ -2,8 +2,9 @@
 
 Post-hoc and model-agnostic: the network is not changed or retrained. Decisions, in order:
 
-1. **Calibration set.** Forecast cases are drawn from a *calibration cube* (any world the
-   weights were not trained on, ideally not the one later scored) with the same sampler the
+1. **Calibration set.** Forecast cases are drawn from one or more *calibration cubes* (worlds
+   the weights were not trained on, and not the one later scored; several worlds, so that the
+   spread between worlds is in the residuals a new world is judged by) with the sampler the
    scorecard uses (:class:`~kgvsf_explore.cube.sampler.Sampler`: a 32 x 32 tile, an origin image
    ``t`` and a target image ``t + k``, ``k`` in the model's horizons), over the whole cube or
    a ``period``. Each case is forecast as the scorecard does
@@ -333,14 +334,15 @@ def calibrate(model: Any, cube: Any, *, weights_sha256: str, n_cases: int = 600,
     model
         A :class:`~kgvsf_explore.models.kgvsf.KGVSF` in eval mode.
     cube
-        The calibration :class:`~kgvsf_explore.Cube`: not one the weights were trained on,
-        and not the cube the intervals will be scored on.
+        The calibration :class:`~kgvsf_explore.Cube`, or a list of them (several worlds: the
+        spread between worlds then enters the intervals, which a new world needs): not one
+        the weights were trained on, and not the cube the intervals will be scored on.
     weights_sha256
         SHA-256 of the weights (recorded; forecasts of other weights refuse the calibration).
     n_cases
-        Forecast cases (tiles) to draw.
+        Forecast cases (tiles) to draw from each cube.
     seed
-        Seed of the case draw.
+        Seed of the case draw (``seed + j`` for the ``j``-th cube).
     period
         ``(start, end)`` of the origins (e.g. a held-out year of a cube the weights were
         finetuned on); None: the whole cube.
@@ -371,8 +373,12 @@ def calibrate(model: Any, cube: Any, *, weights_sha256: str, n_cases: int = 600,
     if not probs or any(not 0 < p < 1 for p in probs):
         raise IntervalsError(f"probabilities must lie strictly between 0 and 1, got {probs}")
     bands = tuple(model.cfg.bands)
-    cases = calibration_cases(cube, model.cfg, n_cases, seed=seed, period=period)
-    preds = model_forecasts(model, cases, batch_size=batch_size)
+    cubes = list(cube) if isinstance(cube, (list, tuple)) else [cube]
+    cases, preds = [], []
+    for j, one in enumerate(cubes):  # n_cases from each cube, each its own seed
+        drawn = calibration_cases(one, model.cfg, n_cases, seed=seed + j, period=period)
+        cases += drawn
+        preds += model_forecasts(model, drawn, batch_size=batch_size)
     names = [*bands, "ndvi"]
     parts: list[pd.DataFrame] = []
     for n, (case, pred) in enumerate(zip(cases, preds)):

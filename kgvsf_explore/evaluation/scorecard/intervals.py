@@ -46,7 +46,9 @@ def find_calibration(intervals: str | os.PathLike[str] | None, weights: Path, sh
     except IntervalsError as err:
         return None, str(err)
     src = cal.source
-    same_seed = (scored.get("seed") is not None and src.get("seed") == scored.get("seed")
+    seeds = src.get("seed")
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    same_seed = (scored.get("seed") is not None and scored.get("seed") in seeds
                  and src.get("size", "small") == scored.get("size", "small"))
     same_cube = scored.get("cube_path") and src.get("cube_path") == scored.get("cube_path")
     if same_seed or same_cube:
