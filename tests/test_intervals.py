@@ -225,3 +225,22 @@ def test_cli_calibrate_then_forecast_with_interval(tmp_path: Path, capsys) -> No
     # a world the weights were trained on is refused
     assert main(["calibrate", "--seed", "101", "--out", str(tmp_path / "x")]) == 2
     assert "trained on" in capsys.readouterr().err
+
+
+def test_scorecard_scores_coverage_or_says_why_not(cal: Calibration, tmp_path: Path) -> None:
+    from kgvsf_explore.evaluation.scorecard import evaluate_weights
+
+    world = Cube(make_world(seed=41, size="tiny")[0].load())
+    card = evaluate_weights(world, tasks=["forecast"], peers=["persistence"], quick=True,
+                            cache=None, quiet=True, train_on="cube")
+    df = card.to_frame()
+    cov = df[df["metric"] == "coverage80_ndvi_all_year"]
+    assert "all" in set(cov["bin"]) and cov["value"].between(0, 1).all()
+    assert (df[df["metric"] == "width80_ndvi_all_year"]["value"] > 0).all()
+    assert card.meta["intervals"]["n_cases"] > 0 and "forecast intervals" not in card.skipped
+    # a calibration made for other weights is not scored, and the card says why
+    cal.save(tmp_path)  # made for the tiny test network, not the shipped weights
+    card = evaluate_weights(world, tasks=["forecast"], peers=["persistence"], quick=True,
+                            cache=None, quiet=True, train_on="cube", intervals=tmp_path)
+    assert "calibrated for weights" in card.skipped["forecast intervals"]
+    assert not card.to_frame()["metric"].str.startswith("coverage").any()
