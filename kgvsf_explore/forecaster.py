@@ -158,6 +158,10 @@ class Forecaster:
         ['observed', 'dry']
         """
         start, horizons = _checked_start(cube, start, horizons)
+        if interval is not None:  # a bad level or no calibration: said before any work
+            from .inference.intervals import check_level
+
+            check_level(self.intervals, interval)
         with self._precision():
             out = forecast_region(self.model, cube, start, horizons, scenario, region=region,
                                   chunks=chunks, batch_size=batch_size, progress=progress,

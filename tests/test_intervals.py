@@ -118,6 +118,13 @@ def test_forecast_with_interval_is_ordered_and_marked(fc: Forecaster, cube: Cube
     # wider at longer horizons on average (errors grow with k)
     w = (out["ndvi_q90"] - out["ndvi_q10"]).sel(scenario="observed").mean(["y", "x"])
     assert float(w.sel(horizon=50)) >= float(w.sel(horizon=5)) - 1e-6
+    # a lazy forecast gets lazy bounds with the same numbers
+    lazy = fc.forecast(cube, None, "2022-07-03", (5, 25, 50), [None, dry], progress=False,
+                       interval=0.8, chunks=32)
+    assert lazy["ndvi_q90"].chunks is not None
+    xr.testing.assert_allclose(lazy["ndvi_q90"].compute(), out["ndvi_q90"], atol=1e-6)
+    xr.testing.assert_allclose(lazy["reflectance_q10"].compute(), out["reflectance_q10"],
+                               atol=1e-6)
     flag = beyond_interval(out)
     assert flag.dims[0] == "scenario" and list(flag.scenario.values) == ["dry"]
     assert flag.dtype == bool
@@ -203,6 +210,8 @@ def test_shipped_calibration_matches_the_shipped_weights() -> None:
     assert shipped.weights_sha256 == weights_sha256(default_weights()), (
         f"intervals.json is stale for the shipped weights: run `{cmd}` again")
     assert not set(shipped.source["seed"]) & {101, 102, 103, 5151, 42, 2031}  # trained, scored
+    fc = Forecaster.from_pretrained(device="cpu")  # finds it by itself
+    assert fc.intervals.weights_sha256 == fc.weights_id
 
 
 def test_cli_calibrate_then_forecast_with_interval(tmp_path: Path, capsys) -> None:
@@ -219,6 +228,11 @@ def test_cli_calibrate_then_forecast_with_interval(tmp_path: Path, capsys) -> No
     out = xr.open_zarr(tmp_path / "f.zarr", consolidated=False)
     assert {"ndvi_q10", "ndvi_q90", "reflectance_q10", "reflectance_q90"} <= set(out)
     assert bool((out["ndvi_q10"] <= out["ndvi_q90"]).all())
+    assert main(["forecast", "--cube", str(tmp_path / "c"), "--start", "2022-07-03",
+                 "--horizons", "10", "--interval", "80", "--out", str(tmp_path / "g.zarr"),
+                 "--quiet"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "g.zarr").exists()
     # both of --cube / --seed, or neither, is a clear error
     assert main(["calibrate", "--out", str(tmp_path / "x")]) == 2
     assert "exactly one of" in capsys.readouterr().err

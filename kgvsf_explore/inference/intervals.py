@@ -60,7 +60,7 @@ from ..errors import KGVSFError
 
 __all__ = ["AGE_CLASSES", "DEFAULT_PROBABILITIES", "FILENAME", "Calibration",
            "IntervalsError", "IntervalsMismatchError", "add_intervals", "age_class",
-           "beyond_interval", "calibrate", "case_residuals", "conformal_quantile",
+           "beyond_interval", "calibrate", "case_residuals", "check_level", "conformal_quantile",
            "default_level_names", "season_of"]
 
 #: File name of a calibration beside the weights.
@@ -464,12 +464,7 @@ def add_intervals(out: xr.Dataset, cube: Any, calibration: Calibration, level: f
     from ..evaluation.scorecard.rows import bin_of
 
     calibration.check(str(out.attrs.get("weights_sha256", "")))
-    p_lo, p_hi, n_lo, n_hi = default_level_names(level)
-    for p in (p_lo, p_hi):
-        if not any(abs(p - q) < 1e-9 for q in calibration.probabilities):
-            raise IntervalsError(
-                f"a {level:.0%} interval needs the {p} and {1 - p:.6g} quantiles; this "
-                f"calibration holds {list(calibration.probabilities)}")
+    p_lo, p_hi, n_lo, n_hi = check_level(calibration, level)
     horizons = [int(h) for h in out["horizon"].values]
     months = pd.DatetimeIndex(out[schema.TIME_DIM].values).month
     bands = [str(b) for b in out["band"].values]
@@ -514,6 +509,19 @@ def add_intervals(out: xr.Dataset, cube: Any, calibration: Calibration, level: f
                           f"(quantile {p:g})", **attrs)
     result.attrs.update(attrs)
     return result
+
+
+def check_level(calibration: Calibration, level: float) -> tuple[float, float, str, str]:
+    """:func:`default_level_names` of ``level``, refused (:class:`IntervalsError`) when the
+    calibration lacks its two quantiles."""
+    p_lo, p_hi, n_lo, n_hi = default_level_names(level)
+    for p in (p_lo, p_hi):
+        if not any(abs(p - q) < 1e-9 for q in calibration.probabilities):
+            raise IntervalsError(
+                f"a {level:.0%} interval needs the {p_lo:g} and {p_hi:g} quantiles; this "
+                f"calibration holds {list(calibration.probabilities)} (levels 0.5, 0.8, 0.9 "
+                "by default)")
+    return p_lo, p_hi, n_lo, n_hi
 
 
 def beyond_interval(out: xr.Dataset, var: str = "ndvi") -> xr.DataArray:
