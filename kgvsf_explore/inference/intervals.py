@@ -14,14 +14,14 @@ Post-hoc and model-agnostic: the network is not changed or retrained. Decisions,
    cube has it (``truth="auto"``), else the clear pixels of the observed target
    (``truth="observed"`` forces that), so intervals cover the land surface, not sensor noise.
 3. **Groups (Mondrian conformal).** Residuals are grouped by variable, horizon bin
-   (:data:`~kgvsf_explore.evaluation.scorecard.rows.BINS`: 0-10, 10-20, 20-30, 30-45,
-   45-60 days), season of the target date (``growing`` April-October, else ``winter``: snow
-   makes winter errors several times larger) and **anchor age**, the days between ``t`` and the
-   pixel's last clear context image (classes :data:`AGE_CLASSES`): a pixel cloudy at ``t`` is
-   forecast from an older look and errs more. A group with fewer than ``min_cases`` distinct
-   cases falls back to a coarser one: first without the age class, then without the season,
-   then the variable alone. Pixels of one tile are correlated, so the count that decides is the
-   number of cases, not of pixels.
+   (:data:`~kgvsf_explore.evaluation.scorecard.rows.BINS`: 0-10, 10-20, 20-30, 30-45, 45-60
+   days), season of the target date (``growing`` April-October, else ``winter``: snow makes
+   winter reflectance errors two to three times larger, while NDVI errs less) and **anchor
+   age**, the days between ``t`` and the pixel's last clear context image (classes
+   :data:`AGE_CLASSES`): a pixel cloudy at ``t`` is forecast from an older look and errs more. A
+   group with fewer than ``min_cases`` distinct cases falls back to a coarser one: first without
+   the age class, then without the season, then the variable alone. Pixels of one tile are
+   correlated, so the count that decides is the number of cases, not of pixels.
 4. **Quantiles.** Two one-sided finite-sample conformal quantiles per group: for probability
    ``p < 0.5`` the ``floor(p (n + 1))``-th smallest residual, for ``p > 0.5`` the
    ``ceil(p (n + 1))``-th (infinite when ``n`` is too small). The interval of level ``1 - a``
