@@ -153,6 +153,7 @@ def test_json_round_trip_and_atomic_write(cal: Calibration, tmp_path: Path,
     assert not [p for p in tmp_path.iterdir() if p != path]  # no temp file left behind
     d = json.loads(path.read_text())
     assert d["format"] == "kgvsf-intervals" and d["weights_sha256"] == SHA
+    assert d["levels"] == [0.5, 0.8, 0.9]
     assert d["source"]["n_cases"] == 48 and d["source"]["seed"] == 37
     back = Calibration.load(tmp_path)
     assert back.groups == cal.groups and back.probabilities == cal.probabilities

@@ -174,6 +174,13 @@ class Calibration:
         """Variables with quantiles (bands and ``ndvi``)."""
         return list(dict.fromkeys(g["variable"] for g in self.groups))
 
+    @property
+    def levels(self) -> list[float]:
+        """Central interval levels whose two quantiles are stored (e.g. 0.5, 0.8, 0.9)."""
+        ps = self.probabilities
+        return sorted(round(1 - 2 * p, 6) for p in ps
+                      if p < 0.5 and any(abs(1 - p - q) < 1e-9 for q in ps))
+
     def group(self, variable: str, bin: str, season: str, age: str) -> dict[str, Any] | None:
         """The finest group with at least :attr:`min_cases` cases (falling back to coarser
         ones; the variable alone last), or None when the variable was never calibrated."""
@@ -214,7 +221,8 @@ class Calibration:
         return {"format": _FORMAT, "version": _VERSION, "weights_sha256": self.weights_sha256,
                 "method": "split-conformal residual quantiles (outcome - forecast) grouped by "
                           "variable, horizon bin, season of the target and anchor age",
-                "probabilities": list(self.probabilities), "min_cases": self.min_cases,
+                "probabilities": list(self.probabilities), "levels": self.levels,
+                "min_cases": self.min_cases,
                 "bins": [f"{a}-{b}" for a, b in BINS],
                 "seasons": {"growing": "April-October", "winter": "November-March"},
                 "age_classes": [list(a) for a in AGE_CLASSES], "source": self.source,
