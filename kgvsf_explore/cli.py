@@ -346,8 +346,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     where = (f"--cube {args.cube}" if args.cube
              else f"--seed {args.seed} --world-size {args.world_size}")
     weights = f" --weights {args.weights}" if args.weights else ""
+    extra = "".join(f" --{name} {value}" for name, value in
+                    (("start", args.start), ("end", args.end), ("truth", args.truth))
+                    if value and value != "auto")
     source = {"command": f"kgvsf calibrate {where}{weights} --cases {args.cases} "
-                         f"--case-seed {args.case_seed} --out {args.out}"}
+                         f"--case-seed {args.case_seed}{extra} --out {args.out}"}
     cubes: list = []
     if args.seed is not None:
         seeds = ints(args.seed, "--seed")
