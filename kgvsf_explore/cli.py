@@ -283,8 +283,12 @@ def _forecast(args: argparse.Namespace) -> int:
         loaded = [Scenario.from_json(path) for path in args.scenario]
         # one file: that scenario; several: the observed weather and each of them
         scenario = loaded[0] if len(loaded) == 1 else [None, *loaded]
+    if args.interval is not None and args.intervals:
+        fc.load_intervals(args.intervals)
+    elif args.interval is not None and args.weights:
+        fc.load_intervals(args.weights)
     out = fc.forecast(cube, args.bbox, args.start, args.horizons, scenario, chunks=args.chunks,
-                      progress=not args.quiet)
+                      progress=not args.quiet, interval=args.interval)
 
     def write(tmp: Path) -> None:
         lazy = dask.is_dask_collection(out)
@@ -315,7 +319,8 @@ def _evaluate_weights(args: argparse.Namespace) -> int:
                             size=args.world_size, tasks=_names(args.tasks),
                             peers=_names(args.peers), out=out, n_cases=args.cases,
                             gap_dates=args.gap_dates, train_on=args.train_on,
-                            cache=args.cache, quick=args.quick, quiet=args.quiet)
+                            cache=args.cache, quick=args.quick, quiet=args.quiet,
+                            intervals=args.intervals)
     if not args.quiet:
         print()
         print(markdown(card))
@@ -326,6 +331,53 @@ def _evaluate_weights(args: argparse.Namespace) -> int:
         write_model_card(card, args.card,
                          command=f"kgvsf evaluate-weights {where}{weights} --out {out}")
         print(f"wrote {args.card}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .cube import Cube, open_cube
+    from .errors import KGVSFError
+    from .evaluation.scorecard.training import training_worlds_of
+    from .forecaster import Forecaster
+    from .weights import default_weights
+    from .world import make_world
+
+    if (args.cube is None) == (args.seed is None):
+        raise KGVSFError("give exactly one of --cube PATH or --seed N (a sample world to "
+                         "simulate)")
+    folder = Path(args.weights) if args.weights else default_weights()
+    fc = Forecaster.from_pretrained(folder, device=args.device or "auto")
+    where = (f"--cube {args.cube}" if args.cube
+             else f"--seed {args.seed} --world-size {args.world_size}")
+    weights = f" --weights {args.weights}" if args.weights else ""
+    extra = "".join(f" --{name} {value}" for name, value in
+                    (("start", args.start), ("end", args.end), ("truth", args.truth))
+                    if value and value != "auto")
+    source = {"command": f"kgvsf calibrate {where}{weights} --cases {args.cases} "
+                         f"--case-seed {args.case_seed}{extra} --out {args.out}"}
+    cubes: list = []
+    if args.seed is not None:
+        seeds = ints(args.seed, "--seed")
+        trained = training_worlds_of(folder)
+        bad = [s for s in seeds if trained and s in trained[0] and args.world_size == trained[1]]
+        if bad:
+            raise KGVSFError(f"world(s) {bad} ({args.world_size}) are ones the weights were "
+                             f"trained on ({trained}); pick other seeds")
+        for s in seeds:
+            cubes.append(Cube(make_world(seed=s, size=args.world_size)[0].load()))
+        source.update(cube=f"sample world(s) seed {','.join(map(str, seeds))} "
+                           f"({args.world_size})", seed=seeds, size=args.world_size)
+    else:
+        cube = open_cube(args.cube)
+        cubes.append(Cube(cube.ds.load(), fields=cube.fields))
+        source.update(cube=str(args.cube), cube_path=str(Path(args.cube).resolve()))
+    period = (args.start, args.end) if args.start or args.end else None
+    cal = fc.calibrate(cubes, n_cases=args.cases, seed=args.case_seed, period=period,
+                       truth=args.truth, source=source)
+    path = cal.save(args.out)
+    n = sum(1 for g in cal.groups if g["variable"] == "ndvi" and g["age"] != "*")
+    print(f"calibrated on {source['cube']}: {cal.source['n_cases']} cases, {n} NDVI groups "
+          f"-> {path}")
     return 0
 
 
@@ -449,8 +501,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "existing folder only with --overwrite")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder that kgvsf did not write")
+    p.add_argument("--interval", type=float,
+                   help="add the central forecast interval of this level, e.g. 0.8: "
+                        "reflectance_q10/q90 and ndvi_q10/q90 (needs a calibration: "
+                        "kgvsf calibrate)")
+    p.add_argument("--intervals", help="calibration file or folder for --interval (default: "
+                                       "intervals.json beside the weights)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_forecast)
+
+    p = sub.add_parser("calibrate", help="calibrate forecast intervals of weights on a world "
+                                         "they were not trained on (writes intervals.json)")
+    p.add_argument("--cube", help="calibration cube")
+    p.add_argument("--seed", help="instead of --cube: simulate the sample world(s) of these "
+                                  "seeds, e.g. 6262,6263,6264 (never ones the weights were "
+                                  "trained on)")
+    p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"],
+                   help="size of the --seed worlds")
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--cases", type=int, default=600, help="forecast cases (tiles) drawn from "
+                                                          "each world")
+    p.add_argument("--case-seed", type=int, default=0, help="seed of the case draw")
+    p.add_argument("--start", help="first origin date (default: the cube's first)")
+    p.add_argument("--end", help="last origin date (default: the cube's last)")
+    p.add_argument("--truth", default="auto", choices=["auto", "observed"],
+                   help="outcome: auto (the simulator's truth where present, else clear "
+                        "observations) or observed")
+    p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--out", required=True,
+                   help="folder (gets intervals.json) or .json file; written atomically")
+    p.set_defaults(func=_calibrate)
 
     p = sub.add_parser("evaluate-weights",
                        help="score weights on a cube beside the peers (persistence, "
@@ -473,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the trees learn: the weights' training worlds or the cube "
                         "before its test period (auto: the worlds for a sample world)")
     p.add_argument("--cache", default="build/peers-cache", help="cache of the trees' rows")
+    p.add_argument("--intervals", help="calibration of the forecast intervals to score "
+                                       "(default: intervals.json beside the weights)")
     p.add_argument("--card", help="also write the weights' model card (Markdown) here")
     p.add_argument("--quick", action="store_true", help="small settings (tests, CI)")
     p.add_argument("--quiet", action="store_true")

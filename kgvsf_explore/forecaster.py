@@ -102,6 +102,7 @@ class Forecaster:
         chunks: int | str | None = None,
         batch_size: int = 16,
         progress: bool = True,
+        interval: float | None = None,
     ) -> xr.Dataset:
         """Forecast reflectance and NDVI ``k`` days after the last image on or before ``start``.
 
@@ -133,6 +134,11 @@ class Forecaster:
             Model tiles per forward pass.
         progress
             Show a progress bar.
+        interval
+            None, or a central interval level (e.g. 0.8): adds ``reflectance_q10`` /
+            ``reflectance_q90`` and ``ndvi_q10`` / ``ndvi_q90`` from the calibration of these
+            weights (:meth:`calibrate`, :meth:`load_intervals`, or the ``intervals.json``
+            shipped beside the default weights); see :mod:`kgvsf_explore.inference.intervals`.
 
         Returns
         -------
@@ -152,6 +158,10 @@ class Forecaster:
         ['observed', 'dry']
         """
         start, horizons = _checked_start(cube, start, horizons)
+        if interval is not None:  # a bad level or no calibration: said before any work
+            from .inference.intervals import check_level
+
+            check_level(self.intervals, interval)
         with self._precision():
             out = forecast_region(self.model, cube, start, horizons, scenario, region=region,
                                   chunks=chunks, batch_size=batch_size, progress=progress,
@@ -159,6 +169,10 @@ class Forecaster:
         # the date asked for, beside attrs["t"], the image the forecast starts from
         out.attrs["requested_start"] = (str(start.date()) if start == start.normalize()
                                         else start.isoformat())
+        if interval is not None:
+            from .inference.intervals import add_intervals
+
+            out = add_intervals(out, cube, self.intervals, interval, context=self.cfg.context)
         return out
 
     @staticmethod
@@ -257,6 +271,80 @@ class Forecaster:
             return embed_region(self.model, cube, dates, region=region, chunks=chunks,
                                 batch_size=batch_size, progress=progress,
                                 weights_id=self.weights_id)
+
+    # ------------------------------------------------------------------------------ intervals
+    def calibrate(self, cube: Cube | Sequence[Cube], *, n_cases: int = 600, seed: int = 0,
+                  period: tuple[Any, Any] | None = None, truth: str = "auto",
+                  out: str | os.PathLike | None = None, source: dict | None = None) -> Any:
+        """Calibrate forecast intervals of these weights on ``cube`` and keep them.
+
+        Split-conformal residual quantiles by horizon bin, season and anchor age
+        (:func:`kgvsf_explore.inference.intervals.calibrate`, where the choices are
+        explained). ``cube`` must be a world the weights were not trained on.
+
+        Parameters
+        ----------
+        cube
+            The calibration cube, or several (worlds): ``n_cases`` are drawn from each.
+        n_cases, seed, period, truth
+            Forecast cases drawn per cube, their seed, the period of their origins (None: all of
+            ``cube``) and the outcome (``"auto"``: the simulator's truth where present).
+        out
+            Also write the calibration here (a folder gets ``intervals.json``), atomically.
+        source
+            Facts recorded with it (default: ``{"cube": "in-memory cube"}``).
+
+        Returns
+        -------
+        kgvsf_explore.inference.intervals.Calibration
+
+        Examples
+        --------
+        >>> cal = fc.calibrate(kx.Cube(kx.make_world(seed=6262)[0]))   # doctest: +SKIP
+        >>> out = fc.forecast(cube, None, "2022-07-01", interval=0.8)   # doctest: +SKIP
+        """
+        from .inference.intervals import calibrate
+
+        with self._precision():
+            cal = calibrate(self.model, cube, weights_sha256=self.weights_id, n_cases=n_cases,
+                            seed=seed, period=period, truth=truth,
+                            source=source or {"cube": "in-memory cube"})
+        if out is not None:
+            cal.save(out)
+        self._intervals = cal
+        return cal
+
+    def load_intervals(self, path: str | os.PathLike) -> Any:
+        """Use the calibration at ``path`` (a file or a folder holding ``intervals.json``);
+        refused (:class:`~kgvsf_explore.inference.intervals.IntervalsMismatchError`) when it
+        was made for other weights."""
+        from .inference.intervals import Calibration
+
+        cal = Calibration.load(path)
+        cal.check(self.weights_id)
+        self._intervals = cal
+        return cal
+
+    @property
+    def intervals(self) -> Any:
+        """The calibration in use: the last :meth:`calibrate` / :meth:`load_intervals`, else
+        the ``intervals.json`` shipped beside the default weights when it matches them."""
+        cal = getattr(self, "_intervals", None)
+        if cal is None:
+            from .inference.intervals import FILENAME, Calibration, IntervalsError
+            from .weights import default_weights
+
+            shipped = default_weights() / FILENAME
+            if shipped.is_file():
+                cand = Calibration.load(shipped)
+                if cand.weights_sha256 == self.weights_id:
+                    cal = self._intervals = cand
+            if cal is None:
+                raise IntervalsError(
+                    "these weights have no interval calibration: run fc.calibrate(cube) on a "
+                    "world they were not trained on, fc.load_intervals(folder), or `kgvsf "
+                    "calibrate --seed N --weights DIR --out DIR`")
+        return cal
 
     def _precision(self) -> Any:
         return autocast(next(self.model.parameters()).device)

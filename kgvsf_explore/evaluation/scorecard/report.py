@@ -57,6 +57,8 @@ def markdown(card) -> str:
            f"- cube: {meta.get('cube')}; test period {' to '.join(meta.get('test_period', []))}",
            f"- trees trained on: {meta.get('trees_trained_on', 'not used')} "
            f"({meta.get('trees_rows', 0)} rows)",
+           *([f"- forecast intervals calibrated on: {meta['intervals'].get('cube')} "
+              f"({meta['intervals'].get('n_cases')} cases)"] if meta.get("intervals") else []),
            f"- run time: {meta.get('seconds', '?')} s",
            ""]
     for task, why in card.skipped.items():
@@ -77,7 +79,15 @@ def markdown(card) -> str:
                 ("ndvi_mae_mean_all_year", "NDVI MAE, mean, all year"),
                 ("refl_mse_mean_all_year", "Reflectance MSE, mean, all year"),
                 (f"beats_{name}_share_growing_season",
-                 f"Share of cases where the peer's NDVI MAE is below {name}'s, growing season")):
+                 f"Share of cases where the peer's NDVI MAE is below {name}'s, growing season"),
+                ("coverage80_ndvi_growing_season", "80 % interval coverage, NDVI, growing "
+                                                   "season (target 0.80)"),
+                ("coverage80_reflectance_growing_season", "80 % interval coverage, "
+                                                          "reflectance, growing season"),
+                ("coverage80_ndvi_all_year", "80 % interval coverage, NDVI, all year"),
+                ("coverage80_reflectance_all_year", "80 % interval coverage, reflectance, "
+                                                    "all year"),
+                ("width80_ndvi_growing_season", "80 % interval width, NDVI, growing season")):
             table = _pivot(df, "forecast", metric, _BIN_ORDER)
             if not table.empty:
                 out += [f"### {title}", "", _fmt(table, 5 if "mse" in metric else 3), ""]

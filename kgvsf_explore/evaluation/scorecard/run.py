@@ -109,6 +109,7 @@ def evaluate_weights(
     pixels_per_date: int = 128,
     quick: bool = False,
     quiet: bool = False,
+    intervals: str | os.PathLike[str] | None = None,
 ) -> Scorecard:
     """Score weights on every task beside the peers a user would pick instead.
 
@@ -143,6 +144,11 @@ def evaluate_weights(
         Training rows of the trees per origin date and cube.
     quick
         Small settings for tests and CI (fewer cases, trees and label tiles).
+    intervals
+        Calibration of the weights' forecast intervals (file or folder; None: the
+        ``intervals.json`` beside the weights, if any), scored on the forecast cases
+        (``coverage80_*`` and ``width80_*`` rows, see :mod:`.intervals`). One made on the scored
+        world or for other weights is not scored (``skipped["forecast intervals"]`` says why).
 
     Returns
     -------
@@ -158,6 +164,7 @@ def evaluate_weights(
     from . import cases as case_mod
     from .forecast import forecast_rows_of, model_forecasts, score_forecasts
     from .gapfill import gapfill_rows, score_gaps
+    from .intervals import find_calibration, interval_rows
     from .labels import crop_rows, soil_moisture_rows
     from .training import fit_trees, training_worlds_of
     from .whatif import whatif_rows
@@ -230,6 +237,15 @@ def evaluate_weights(
         errors = score_forecasts(fcases, preds, hist, sums, trees)
         extra["forecast_errors"] = errors
         rows += forecast_rows_of(errors, name)
+        cal, why = find_calibration(intervals, folder, sha, {
+            "seed": seed, "size": size,
+            "cube_path": str(Path(where).resolve()) if seed is None and where != "in-memory "
+            "cube" else None})
+        if cal is None:
+            skipped["forecast intervals"] = why or "no calibration"
+        else:
+            rows += interval_rows(fcases, preds[name], cal, tuple(model.cfg.bands), name)
+            meta["intervals"] = cal.source
         stages["forecast"] = time.perf_counter() - tt
         _log(f"forecast: {errors['case'].nunique() if len(errors) else 0} cases "
              f"({stages['forecast']:.0f} s)", quiet)
