@@ -442,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_forecast)
 
+    from .heads.cli import add_crop_map_parser
+
+    add_crop_map_parser(sub)
+
     p = sub.add_parser("evaluate-weights",
                        help="score weights on a cube beside the peers (persistence, "
                             "climatology, linear interpolation, trees, random forests)")
