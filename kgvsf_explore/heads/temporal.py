@@ -43,6 +43,8 @@ class NetConfig:
         Dates the convolution spans.
     dropout
         Dropout before the output layer.
+    input_dropout
+        Dropout of the embedding features (training only; a regulariser).
     bins
         0: attention pooling over the dates; ``K > 0``: the dates' features are averaged into
         ``K`` day-of-year bins (the time features' first sin/cos pair gives the day of year),
@@ -57,6 +59,7 @@ class NetConfig:
     hidden: int = 64
     kernel: int = 3
     dropout: float = 0.1
+    input_dropout: float = 0.0
     bins: int = 0
     steps: int = 800
     batch_size: int = 256
@@ -99,6 +102,8 @@ class TemporalNet(nn.Module):
         ``mask (N, T)`` (True: the date counts; a row with no True date counts every date)."""
         mask = mask | ~mask.any(1, keepdim=True)
         x = torch.nan_to_num((x - self.mean) / self.std)
+        if self.cfg.input_dropout:
+            x = nn.functional.dropout(x, self.cfg.input_dropout, self.training)
         m = mask[..., None].to(x.dtype)
         h = nn.functional.gelu(self.inp(torch.cat([x, tf], -1))) * m
         h = h + nn.functional.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2)) * m
