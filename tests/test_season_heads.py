@@ -126,8 +126,9 @@ def test_crop_head_from_polygons_matches_the_raster(cube) -> None:
         cols = np.nonzero(labels.values[0] == c)[0]
         polys.append(box(xs[cols[0]] - 4, ys[-1] - 4, xs[cols[-1]] + 4, ys[0] + 4))
     gdf = gpd.GeoDataFrame({"crop": names}, geometry=polys, crs=cube.crs)
-    idx, classes = class_raster(gdf, da)
-    assert classes == names
+    far = gpd.GeoDataFrame({"crop": ["far"]}, geometry=[box(0, 0, 10, 10)], crs=cube.crs)
+    idx, classes = class_raster(pd.concat([gdf, far]), da)
+    assert classes == names  # a class that covers no pixel of the grid is left out
     np.testing.assert_array_equal(idx, labels.values)
     # the same polygons in another CRS land on the same pixels
     idx2, _ = class_raster(gdf.to_crs("EPSG:4326"), da)

@@ -100,7 +100,13 @@ def _from_polygons(gdf, like: xr.DataArray, class_column: str | None,
             f"no label polygon covers a pixel centre of the grid (x {xs.min():.0f} to "
             f"{xs.max():.0f}, y {ys.min():.0f} to {ys.max():.0f}); the polygons span x "
             f"{b[0]:.0f} to {b[2]:.0f}, y {b[1]:.0f} to {b[3]:.0f}: check their CRS and area")
-    return burnt.astype(np.int64) - 1, names
+    idx = burnt.astype(np.int64) - 1
+    if classes is None:  # only the classes that cover a pixel of the grid
+        present = np.unique(idx[idx >= 0])
+        remap = np.full(len(names) + 1, -1)
+        remap[present] = np.arange(len(present))
+        return remap[idx], [names[i] for i in present]
+    return idx, names
 
 
 def on_grid(raster: xr.DataArray, like: xr.DataArray, what: str = "labels") -> xr.DataArray:
@@ -168,7 +174,8 @@ def class_raster(labels: Any, like: xr.DataArray, *, class_column: str | None = 
     class_column
         The polygons' class column; default the first of :data:`CLASS_COLUMNS` present.
     classes
-        The classes, in order (default: the sorted classes found). A label outside them raises.
+        The classes, in order (default: the sorted classes found on the grid). A label outside
+        them raises.
     nodata
         Raster value meaning "unlabelled" (NaN always is).
 
