@@ -311,7 +311,8 @@ def _evaluate_weights(args: argparse.Namespace) -> int:
                             size=args.world_size, tasks=_names(args.tasks),
                             peers=_names(args.peers), out=out, n_cases=args.cases,
                             gap_dates=args.gap_dates, train_on=args.train_on,
-                            cache=args.cache, quick=args.quick, quiet=args.quiet)
+                            cache=args.cache, quick=args.quick, quiet=args.quiet,
+                            season_head=not args.no_season_head)
     if not args.quiet:
         print()
         print(markdown(card))
@@ -469,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default="build/peers-cache", help="cache of the trees' rows")
     p.add_argument("--card", help="also write the weights' model card (Markdown) here")
     p.add_argument("--quick", action="store_true", help="small settings (tests, CI)")
+    p.add_argument("--no-season-head", action="store_true",
+                   help="skip the season heads (kgvsf-season-head rows; they embed every "
+                        "image date of the cube, minutes on CPU)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate_weights)
 
