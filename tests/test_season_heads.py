@@ -140,7 +140,7 @@ def test_crop_head_from_polygons_matches_the_raster(cube) -> None:
     assert out.crop_map.attrs["flag_meanings"] == "corn soy wheat"
 
 
-def test_crop_head_on_model_embeddings_with_field_polygons(cube, emb) -> None:
+def test_crop_head_on_model_embeddings_with_field_polygons(fc, cube, emb) -> None:
     head = CropMapHead(**FAST).fit(emb, cube.fields, class_column="crop_type", progress=False)
     out = head.predict(emb)
     assert out.crop_map.shape == (32, 32) and head.weights_sha256 == emb.attrs["weights_sha256"]
@@ -148,6 +148,10 @@ def test_crop_head_on_model_embeddings_with_field_polygons(cube, emb) -> None:
     names = {v: k for k, v in cube.legend("crop_type").items()}
     pred = np.vectorize(lambda i: names.get(head.classes[i], -9))(out.crop_map.values)
     assert (pred == truth).mean() > 0.5  # fitted pixels, a random-init tiny network
+    # lazy (dask) embeddings are read block by block and give the same map
+    lazy = fc.season_embeddings(cube, None, SEASON, chunks=16, progress=False)
+    out_lazy = head.predict(lazy, block_pixels=300)
+    np.testing.assert_allclose(out_lazy.probability.values, out.probability.values, atol=1e-3)
 
 
 def test_crop_head_save_load_round_trip(tmp_path) -> None:
