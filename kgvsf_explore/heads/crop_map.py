@@ -18,7 +18,7 @@ import xarray as xr
 from .. import schema
 from ._base import SeasonHead, as_list, check_embeddings, clear_of, pixel_sequences
 from ._errors import HeadError, TooFewLabelsError
-from .labels import class_raster
+from .labels import class_raster, sort_classes
 from .temporal import NetConfig, doy_features, fit_net, predict_net
 
 __all__ = ["CropMapHead"]
@@ -135,8 +135,8 @@ class CropMapHead(SeasonHead):
         self._source_of(embs)
         rasters = [class_raster(lab, e, class_column=class_column, classes=classes,
                                 nodata=nodata) for lab, e in zip(labs, embs)]
-        names = classes if classes is not None else sorted(
-            {c for _, cl in rasters for c in cl}, key=str)
+        names = classes if classes is not None else sort_classes(
+            {c for _, cl in rasters for c in cl})
         self.classes = [c.item() if hasattr(c, "item") else c for c in names]
         rng = np.random.default_rng(self.seed)
         xs, tfs, ms, ys = [], [], [], []

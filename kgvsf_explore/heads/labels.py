@@ -58,8 +58,16 @@ def _check_column(gdf, class_column: str | None, columns: Sequence[str]) -> str:
     return col
 
 
+def sort_classes(classes) -> list:
+    """Classes in order: numbers by value, names alphabetically (mixed: as text)."""
+    try:
+        return sorted(classes)
+    except TypeError:
+        return sorted(classes, key=str)
+
+
 def _class_list(values: np.ndarray, classes: Sequence[Any] | None) -> list:
-    found = sorted({v.item() if hasattr(v, "item") else v for v in values}, key=str)
+    found = sort_classes({v.item() if hasattr(v, "item") else v for v in values})
     if classes is None:
         return found
     known = list(classes)
