@@ -320,7 +320,8 @@ def _evaluate_weights(args: argparse.Namespace) -> int:
                             peers=_names(args.peers), out=out, n_cases=args.cases,
                             gap_dates=args.gap_dates, train_on=args.train_on,
                             cache=args.cache, quick=args.quick, quiet=args.quiet,
-                            intervals=args.intervals)
+                            intervals=args.intervals,
+                            season_head=not args.no_season_head)
     if not args.quiet:
         print()
         print(markdown(card))
@@ -532,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder (gets intervals.json) or .json file; written atomically")
     p.set_defaults(func=_calibrate)
 
+    from .heads.cli import add_crop_map_parser
+
+    add_crop_map_parser(sub)
+
     p = sub.add_parser("evaluate-weights",
                        help="score weights on a cube beside the peers (persistence, "
                             "climatology, linear interpolation, trees, random forests)")
@@ -557,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(default: intervals.json beside the weights)")
     p.add_argument("--card", help="also write the weights' model card (Markdown) here")
     p.add_argument("--quick", action="store_true", help="small settings (tests, CI)")
+    p.add_argument("--no-season-head", action="store_true",
+                   help="skip the season heads (kgvsf-season-head rows; they embed every "
+                        "image date of the cube, minutes on CPU)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate_weights)
 

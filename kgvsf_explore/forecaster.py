@@ -346,6 +346,53 @@ class Forecaster:
                     "calibrate --seed N --weights DIR --out DIR`")
         return cal
 
+    def season_embeddings(self, cube: Cube, region: Any = None, season: Any = None, *,
+                          chunks: int | str | None = None, batch_size: int = 16,
+                          progress: bool = True, every: int = 1) -> xr.DataArray:
+        """Per-pixel embeddings ``(time, feature, y, x)`` at every image date of a season.
+
+        Each date's embedding is :meth:`embed` at that image date (nothing later is read).
+        The crop-map and soil-moisture heads (:class:`~kgvsf_explore.heads.CropMapHead`,
+        :class:`~kgvsf_explore.heads.SoilMoistureHead`) read them.
+
+        Parameters
+        ----------
+        cube
+            The cube.
+        region
+            None (the whole cube), a bbox in the cube's CRS, or a geometry.
+        season
+            A year (``2022``) or a ``(start, end)`` pair of dates; None: the last image's year.
+        chunks
+            None (in memory, one date at a time under a progress bar), ``"auto"`` or a block
+            edge in pixels for a lazy dask result (bounded memory).
+        batch_size
+            Model tiles per forward pass.
+        progress
+            Show a progress bar over the dates.
+        every
+            Keep every ``every``-th image date only (cheaper).
+
+        Returns
+        -------
+        xarray.DataArray
+            float32 with coordinates ``doy`` (per date) and ``clear`` ``(time, y, x)``; attrs
+            ``weights_sha256`` and ``season``.
+
+        Examples
+        --------
+        >>> emb = fc.season_embeddings(cube, box, 2022)                 # doctest: +SKIP
+        >>> head = kx.CropMapHead().fit(emb, fields_gdf, class_column="crop")  # doctest: +SKIP
+        """
+        from .heads.season import season_embeddings
+
+        if season is None:
+            season = int(cube.times[-1].year)
+        with self._precision():
+            return season_embeddings(self.model, cube, season, region=region, chunks=chunks,
+                                     batch_size=batch_size, progress=progress,
+                                     weights_id=self.weights_id, every=every)
+
     def _precision(self) -> Any:
         return autocast(next(self.model.parameters()).device)
 

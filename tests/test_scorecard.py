@@ -35,6 +35,10 @@ def test_every_task_and_peer_is_scored(card) -> None:
     assert not sc.skipped
     assert set(df["task"]) == {"forecast", "gapfill", "crop_type", "soil_moisture", "whatif"}
     assert {"kgvsf", *PEERS} <= set(df["method"])
+    for task, metric in (("crop_type", "macro_f1"), ("soil_moisture", "r2")):
+        season = df[(df["task"] == task) & (df["metric"] == metric)
+                    & (df["method"] == "kgvsf-season-head")]
+        assert len(season) == 1 and np.isfinite(float(season["value"].iloc[0]))
     assert np.isfinite(df["value"].astype(float)).mean() > 0.9
     fc = sc.table("forecast", "ndvi_mae_mean_all_year")
     assert {"kgvsf", "persistence", "climatology", "trees"} <= set(fc.columns)

@@ -1,5 +1,8 @@
 """Crop type and soil moisture: the weights' frozen embeddings + a head, against random forests.
 
+A third method, ``kgvsf-season-head`` (:mod:`.season`), reads the weights' frozen embeddings at
+every image date of the year through a head fitted on the same labels.
+
 The model side is the evaluation table's frozen protocol
 (:func:`~kgvsf_explore.tasks.run_cell`, 100 % of the labels, one head per finetuning seed): a
 per-pixel head on the frozen embeddings, fitted on group-A fields in the finetune years. The
@@ -22,6 +25,7 @@ from ..peers.drivers import DriverSums
 from ..peers.forest import CropForest, SoilMoistureForest
 from ..peers.history import PixelHistory
 from .rows import Row
+from .season import SEASON_METHOD, SeasonInputs, season_crop_rows, season_sm_rows
 
 __all__ = ["crop_rows", "draw_task", "soil_moisture_rows"]
 
@@ -55,9 +59,10 @@ def _n(test) -> tuple[int, int]:
 
 def crop_rows(model, cube: Cube, split: FieldYearSplit, hist: PixelHistory, *,
               seeds: Sequence[int] = (0, 1, 2), proto: ProtocolConfig | None = None,
-              tiles: tuple[int, int] = TASK_TILES, forest: CropForest | None = None
-              ) -> tuple[list[Row], dict]:
-    """Macro and per-class F1 of the weights' head and of the crop forest on the same pixels."""
+              tiles: tuple[int, int] = TASK_TILES, forest: CropForest | None = None,
+              season: SeasonInputs | None = None) -> tuple[list[Row], dict]:
+    """Macro and per-class F1 of the weights' head and of the crop forest on the same pixels
+    (and of the season head, :mod:`.season`, when ``season`` is given)."""
     proto = proto or ProtocolConfig(head_steps=150)
     task, train, test = draw_task("crop_type", model, cube, split, tiles)
     n_px, n_dates = _n(test)
@@ -81,15 +86,22 @@ def crop_rows(model, cube: Cube, split: FieldYearSplit, hist: PixelHistory, *,
     for key in keys:
         rows.append(Row("crop_type", key, "all", forest.name, float(metrics[key]), n_px,
                         n_dates))
-    return rows, {"model": per_seed, "forest": metrics, "positions": _positions(test)}
+    info = {"model": per_seed, "forest": metrics, "positions": _positions(test)}
+    if season is not None:
+        season_rows, info[SEASON_METHOD] = season_crop_rows(season, split, task, test, keys,
+                                                            seeds)
+        rows += season_rows
+    return rows, info
 
 
 def soil_moisture_rows(model, cube: Cube, split: FieldYearSplit, hist: PixelHistory,
                        sums: DriverSums, *, seeds: Sequence[int] = (0, 1, 2),
                        proto: ProtocolConfig | None = None,
                        tiles: tuple[int, int] = TASK_TILES,
-                       forest: SoilMoistureForest | None = None) -> tuple[list[Row], dict]:
-    """R^2 and RMSE of soil moisture on day ``t``: the weights' head and the forest."""
+                       forest: SoilMoistureForest | None = None,
+                       season: SeasonInputs | None = None) -> tuple[list[Row], dict]:
+    """R^2 and RMSE of soil moisture on day ``t``: the weights' head and the forest (and the
+    season head, :mod:`.season`, when ``season`` is given)."""
     proto = proto or ProtocolConfig(head_steps=150)
     task, train, test = draw_task("sm_estimation", model, cube, split, tiles)
     n_px, n_dates = _n(test)
@@ -109,4 +121,8 @@ def soil_moisture_rows(model, cube: Cube, split: FieldYearSplit, hist: PixelHist
     for key in ("r2", "rmse"):
         rows.append(Row("soil_moisture", key, "all", forest.name, float(metrics[key]), n_px,
                         n_dates))
-    return rows, {"model": per_seed, "forest": metrics, "positions": _positions(test)}
+    info = {"model": per_seed, "forest": metrics, "positions": _positions(test)}
+    if season is not None:
+        season_rows, info[SEASON_METHOD] = season_sm_rows(season, split, task, test, seeds)
+        rows += season_rows
+    return rows, info

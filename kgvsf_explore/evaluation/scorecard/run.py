@@ -110,6 +110,7 @@ def evaluate_weights(
     quick: bool = False,
     quiet: bool = False,
     intervals: str | os.PathLike[str] | None = None,
+    season_head: bool = True,
 ) -> Scorecard:
     """Score weights on every task beside the peers a user would pick instead.
 
@@ -149,6 +150,9 @@ def evaluate_weights(
         ``intervals.json`` beside the weights, if any), scored on the forecast cases
         (``coverage80_*`` and ``width80_*`` rows, see :mod:`.intervals`). One made on the scored
         world or for other weights is not scored (``skipped["forecast intervals"]`` says why).
+    season_head
+        Also score the season heads (method ``kgvsf-season-head``: frozen embeddings at every
+        image date + a head fitted on the labels) on the crop type and soil moisture tasks.
 
     Returns
     -------
@@ -278,11 +282,17 @@ def evaluate_weights(
             split = None
     proto = ProtocolConfig(head_steps=20 if quick else 150, hidden=16 if quick else 64)
     tiles = (16, 8) if quick else (160, 48)
+    season = None
+    if split is not None and season_head:
+        from .season import SeasonInputs
+
+        season = SeasonInputs(model, sha, cube, steps=60 if quick else 800,
+                              every=4 if quick else 1, cache=cache)
     if split is not None and "crop_type" in tasks:
         tt = time.perf_counter()
         forest = CropForest(n_estimators=30 if quick else 200).fit(cube, split, hist)
         r, info = crop_rows(model, cube, split, hist, seeds=label_seeds, proto=proto,
-                            tiles=tiles, forest=forest)
+                            tiles=tiles, forest=forest, season=season)
         rows += r
         extra["crop_type"] = info
         stages["crop_type"] = time.perf_counter() - tt
@@ -295,7 +305,8 @@ def evaluate_weights(
             forest = SoilMoistureForest(n_estimators=20 if quick else 100).fit(cube, split,
                                                                                hist, sums)
             r, info = soil_moisture_rows(model, cube, split, hist, sums, seeds=label_seeds,
-                                         proto=proto, tiles=tiles, forest=forest)
+                                         proto=proto, tiles=tiles, forest=forest,
+                                         season=season)
             rows += r
             extra["soil_moisture"] = info
             stages["soil_moisture"] = time.perf_counter() - tt
@@ -313,7 +324,7 @@ def evaluate_weights(
             extra["whatif_per_crop"] = per_crop
             stages["whatif"] = time.perf_counter() - tt
             _log(f"what-if ({stages['whatif']:.0f} s)", quiet)
-    keep = set(peers) | {name, "no_change", "truth"}
+    keep = set(peers) | {name, "no_change", "truth", "kgvsf-season-head"}
     rows = [r for r in rows if r.method in keep]
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     meta["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}

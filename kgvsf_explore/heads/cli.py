@@ -1,0 +1,69 @@
+"""``kgvsf crop-map``: fit a season crop-map head on field polygons and map a year."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_crop_map_parser"]
+
+
+def add_crop_map_parser(sub) -> None:
+    """Add the ``crop-map`` command to the ``kgvsf`` sub-parsers."""
+    from .._cli_args import bbox_arg
+
+    p = sub.add_parser("crop-map", help="fit a crop-map head on field polygons (season "
+                                        "embeddings of the frozen weights) and map a year")
+    p.add_argument("--cube", required=True)
+    p.add_argument("--labels", required=True,
+                   help="field polygons with a class column (GeoParquet, GeoPackage, "
+                        "Shapefile, GeoJSON; any CRS)")
+    p.add_argument("--class-column", help="the polygons' class column (default: class, "
+                                          "crop_type, crop, label or landcover)")
+    p.add_argument("--year", required=True, type=int, help="the year to map")
+    p.add_argument("--train-year", type=int, action="append",
+                   help="year(s) the labels hold (repeat it; default: --year)")
+    p.add_argument("--bbox", type=bbox_arg, help="XMIN,YMIN,XMAX,YMAX of the map (cube CRS)")
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--every", type=int, default=1,
+                   help="embed every N-th image date only (faster on large cubes)")
+    p.add_argument("--steps", type=int, default=800, help="training steps of the head")
+    p.add_argument("--save-head", help="also save the fitted head to this folder")
+    p.add_argument("--out", required=True, help="output .zarr (crop_map, probability)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that kgvsf did not write")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_crop_map)
+
+
+def _crop_map(args: argparse.Namespace) -> int:
+    from .._atomic import check_output, write_output_dir
+    from ..cube import open_cube
+    from ..forecaster import Forecaster
+    from ..ingest.fields import read_fields
+    from .crop_map import CropMapHead
+
+    target = check_output(args.out, overwrite=args.overwrite,
+                          inputs=[args.cube, args.weights, args.labels])
+    fields = read_fields(args.labels)
+    cube = open_cube(args.cube)
+    fc = Forecaster.from_pretrained(args.weights)
+    show = not args.quiet
+    years = args.train_year or [args.year]
+    train = [fc.season_embeddings(cube, None, y, progress=show, every=args.every)
+             for y in years]
+    head = CropMapHead(steps=args.steps).fit(train, [fields] * len(train),
+                                             class_column=args.class_column, progress=show)
+    if args.save_head:
+        head.save(args.save_head, overwrite=args.overwrite)
+    emb = (train[years.index(args.year)] if args.bbox is None and args.year in years
+           else fc.season_embeddings(cube, args.bbox, args.year, progress=show,
+                                     every=args.every))
+    out = head.predict(emb)
+    write_output_dir(target, lambda tmp: out.to_zarr(tmp, mode="w", consolidated=False),
+                     kind="crop-map")
+    counts = {str(c): int((out.crop_map == code).sum())
+              for c, code in zip(head.classes, out.crop_map.attrs["flag_values"])}
+    print(f"crop map of {args.year} ({head.info['pixels']} labelled pixels, classes "
+          f"{head.classes}) -> {Path(target)}; pixels per class: {counts}")
+    return 0
