@@ -113,7 +113,13 @@ def _region_input(ex: Explorer) -> pn.Column:
         ex.bbox = vals
 
     box.param.watch(typed, "value")
-    ex.param.watch(lambda e: setattr(box, "value", text(e.new)), "bbox")
+    def echo(event: Any) -> None:
+        # a region drawn on the map is written into the box; a stale echo (the region moved
+        # on while a slow forecast ran) must not overwrite what the user typed since
+        if ex.bbox == event.new and box.value != text(event.new):
+            box.value = text(event.new)
+
+    ex.param.watch(echo, "bbox")
     label = pn.pane.Markdown("Region xmin, ymin, xmax, ymax (or drag a box on the map)",
                              margin=(5, 10, 0, 10))
     return pn.Column(label, box, margin=0)
