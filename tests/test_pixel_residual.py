@@ -138,3 +138,19 @@ def test_a_context_checkpoint_round_trips(tmp_path: Path) -> None:
     assert cfg.pixel_context and tcfg.ndvi_weight == 1.0
     for (n, a), (_, c) in zip(model.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, c), n
+
+
+def test_context_embeddings_carry_the_pixel_path_and_stay_causal(batch) -> None:
+    _, b = batch
+    torch.manual_seed(0)
+    model = KGVSF(CTX).eval()
+    with torch.no_grad():
+        emb = model.embed(b)
+    assert emb.shape[2] == model.embed_dim == 32 + 16 + model.pixel.inp.out_features
+    later = {**b, "images": b["images"].clone()}
+    later["images"][:, -1] += 0.3  # change only the newest image
+    with torch.no_grad():
+        again = model.embed(later)
+    torch.testing.assert_close(again[:, :-1], emb[:, :-1])  # earlier dates never see it
+    assert not torch.allclose(again[:, -1], emb[:, -1])
+    assert KGVSF(CFG).embed_dim == 32 + 16  # only pixel_context adds features

@@ -71,7 +71,7 @@ def embed_region(
         dates, Sequence)
     plans = [plan_tiles(cube, model.cfg, d, region=region)
              for d in ([dates] if single else list(dates))]
-    n_feat = model.cfg.dim + model.cfg.pixel_dim
+    n_feat = model.embed_dim
     arrays = []
     for plan in plans:
         def compute(rows: slice, cols: slice, show: bool = False,

@@ -83,6 +83,13 @@ class PixelResidual(nn.Module):
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
+    def hidden(self, feats: torch.Tensor, base: torch.Tensor,
+               pixels: torch.Tensor) -> torch.Tensor:
+        """The per-pixel hidden layer before the weather's modulation, ``(B, hidden, H, W)``
+        (part of the embeddings of ``pixel_context`` models)."""
+        x = torch.cat([feats, base, pixels], 1).movedim(1, -1)
+        return self.act(self.inp(x)).movedim(-1, 1)
+
     def forward(self, feats: torch.Tensor, base: torch.Tensor, pixels: torch.Tensor,
                 cond: torch.Tensor) -> torch.Tensor:
         """``feats`` ``(B, P, H, W)``, ``base`` ``(B, C, H, W)`` (normalised), ``pixels``

@@ -347,12 +347,19 @@ class KGVSF(nn.Module):
                             rep(state.doy_t), state.objective,
                             None if state.pixels is None else rep(state.pixels))
 
+    @property
+    def embed_dim(self) -> int:
+        """Features per pixel of :meth:`embed`."""
+        extra = self.pixel.inp.out_features if self.cfg.pixel_context else 0
+        return self.cfg.dim + self.cfg.pixel_dim + extra
+
     def embed(self, batch: dict) -> torch.Tensor:
-        """Per-pixel, per-date embeddings ``(B, L, dim + pixel_dim, H, W)``.
+        """Per-pixel, per-date embeddings ``(B, L, embed_dim, H, W)``.
 
         The patch token of the sequence encoder (broadcast over its pixels) concatenated with
-        the decoder's per-pixel features; no embedding sees a later date when the objective is
-        causal.
+        the decoder's per-pixel features; with ``pixel_context``, also the per-pixel path's
+        hidden layer at that date (reading the pixel's own series up to it). No embedding sees
+        a later date when the objective is causal.
         """
         state = self.encode_context(batch)
         tokens = state.tokens
@@ -361,7 +368,28 @@ class KGVSF(nn.Module):
         b, nd, n, d = tokens.shape
         patch = tokens.reshape(b, nd, g, g, d).permute(0, 1, 4, 2, 3)
         patch = patch.repeat_interleave(p, dim=-2).repeat_interleave(p, dim=-1)
-        return torch.cat([patch, self.decoder.features(tokens)], dim=2)
+        out = torch.cat([patch, self.decoder.features(tokens)], dim=2)
+        if self.cfg.pixel_context:
+            out = torch.cat([out, self._pixel_embedding(batch, tokens)], dim=2)
+        return out
+
+    def _pixel_embedding(self, batch: dict, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, L, hidden, H, W)``: the per-pixel path's hidden layer at each context date,
+        from the pixel's series up to that date and that date's season (no later image)."""
+        images = self.norm_images(batch["images"].float())
+        valid = batch["mask"].bool() & batch["context_mask"].bool()[:, :, None, None]
+        offsets = batch["image_offsets"]
+        out = []
+        for i in range(tokens.shape[1]):
+            z = tokens[:, i]
+            base = self.decoder(z)
+            hist = self._pixel_history(images[:, :i + 1], valid[:, :i + 1],
+                                       offsets[:, :i + 1] - offsets[:, i:i + 1]).to(base.dtype)
+            angle = 2 * torch.pi * batch["doy"][:, i].to(base.dtype) / 365.25
+            season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
+            hist = torch.cat([hist, season.expand(-1, -1, *base.shape[-2:])], 1)
+            out.append(self.pixel.hidden(self.decoder.features(z), base, hist))
+        return torch.stack(out, 1)
 
     # ---------------------------------------------------------------- losses
     def loss(self, batch: dict, objective: str | None = None, phase: int = 2,

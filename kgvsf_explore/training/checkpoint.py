@@ -102,8 +102,10 @@ def build_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None = None) ->
 
     if train_cfg is None:
         return models.KGVSF(model_cfg)
-    return models.KGVSF(model_cfg, objective=train_cfg.objective,
-                        ndvi_weight=train_cfg.ndvi_weight)
+    if train_cfg.ndvi_weight:
+        return models.KGVSF(model_cfg, objective=train_cfg.objective,
+                            ndvi_weight=train_cfg.ndvi_weight)
+    return models.KGVSF(model_cfg, objective=train_cfg.objective)
 
 
 #: Configuration fields added after weights were first saved, with their defaults: left out of
