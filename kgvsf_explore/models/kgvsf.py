@@ -107,6 +107,14 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return err / m.sum().to(diff.dtype).clamp_min(1.0)
 
 
+def _season(doy: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, H, W)``: sine and cosine of the day of year ``doy`` ``(B,)``, broadcast over
+    the pixels of ``like`` ``(B, C, H, W)`` (the per-pixel path's season channels)."""
+    angle = 2 * torch.pi * doy.to(like.dtype) / 365.25
+    season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
+    return season.expand(-1, -1, *like.shape[-2:])
+
+
 class KGVSF(nn.Module):
     """KG-VSF: weather-conditioned variable-step forecasting on a multimodal backbone.
 
@@ -318,9 +326,7 @@ class KGVSF(nn.Module):
         if self.cfg.pixel_context:
             if doy_t is None:
                 raise ValueError("a pixel_context model needs the day of year of t")
-            angle = 2 * torch.pi * (doy_t + k).to(base.dtype) / 365.25
-            season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
-            pixels = torch.cat([pixels, season.expand(-1, -1, *base.shape[-2:])], 1)
+            pixels = torch.cat([pixels, _season(doy_t + k, base)], 1)
         return self.pixel(self.decoder.features(z), base, pixels, cond)
 
     def _query_forecast(self, inputs, valid, h_tk, doy_t, k, pixels=None):
@@ -385,9 +391,7 @@ class KGVSF(nn.Module):
             base = self.decoder(z)
             hist = self._pixel_history(images[:, :i + 1], valid[:, :i + 1],
                                        offsets[:, :i + 1] - offsets[:, i:i + 1]).to(base.dtype)
-            angle = 2 * torch.pi * batch["doy"][:, i].to(base.dtype) / 365.25
-            season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
-            hist = torch.cat([hist, season.expand(-1, -1, *base.shape[-2:])], 1)
+            hist = torch.cat([hist, _season(batch["doy"][:, i], base)], 1)
             out.append(self.pixel.hidden(self.decoder.features(z), base, hist))
         return torch.stack(out, 1)
 
