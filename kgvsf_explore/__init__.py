@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "drivers_on_pixels": "kgvsf_explore.cube",
     "Forecaster": "kgvsf_explore.forecaster",
     "CropMapHead": "kgvsf_explore.heads",
+    "FillHead": "kgvsf_explore.heads",
     "SoilMoistureHead": "kgvsf_explore.heads",
     "season_embeddings": "kgvsf_explore.heads",
     "HeadError": "kgvsf_explore.heads",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .evaluation.scorecard import Scorecard, evaluate_weights
     from .forecaster import Forecaster
-    from .heads import CropMapHead, HeadError, SoilMoistureHead, season_embeddings
+    from .heads import CropMapHead, FillHead, HeadError, SoilMoistureHead, season_embeddings
     from .scenario import Change, Scenario
     from .world import WorldSpec, make_world, write_world
 

@@ -533,9 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder (gets intervals.json) or .json file; written atomically")
     p.set_defaults(func=_calibrate)
 
-    from .heads.cli import add_crop_map_parser
+    from .heads.cli import add_crop_map_parser, add_fill_parser
 
     add_crop_map_parser(sub)
+    add_fill_parser(sub)
 
     p = sub.add_parser("evaluate-weights",
                        help="score weights on a cube beside the peers (persistence, "

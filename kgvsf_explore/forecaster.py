@@ -393,6 +393,61 @@ class Forecaster:
                                      batch_size=batch_size, progress=progress,
                                      weights_id=self.weights_id, every=every)
 
+    def fill(self, cube: Cube, region: Any = None, dates: Any = None, *, head: Any = None,
+             train_dates: int = 24, pixels_per_date: int = 3000, seed: int = 0,
+             progress: bool = True) -> xr.Dataset:
+        """The images at cloud-hidden or missing dates, from the images on both sides of each.
+
+        A :class:`~kgvsf_explore.heads.FillHead` corrects each pixel's linear interpolation
+        between its clear observations before and after the date, from those observations,
+        the weather between them and this model's forecast of the date and embedding of the
+        image before it. Unless ``head`` is given, the head is first fitted on the cube
+        itself: clear image dates of the region are hidden one at a time and learnt (no labels
+        needed). The dates to fill are hidden throughout, so an image given at a date to fill
+        (e.g. a partly clear one) is replaced, never used. See :mod:`kgvsf_explore.heads.fill`.
+
+        Parameters
+        ----------
+        cube
+            The cube.
+        region
+            None (the whole cube), a bbox in the cube's CRS, or a geometry (pixels outside it
+            are NaN). The head learns from this region's pixels.
+        dates
+            One date or a list: image dates of the cube (cloudy or not) or any other day after
+            its first image and within its weather. Default: every image date of the region
+            less than half clear.
+        head
+            A fitted :class:`~kgvsf_explore.heads.FillHead` to reuse (fitted on this cube and
+            region, with these dates hidden), or None to fit one.
+        train_dates, pixels_per_date
+            How many image dates the head learns from, and pixels per date.
+        seed
+            Seeds the head's trees and its training pixels.
+        progress
+            Show progress bars.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``reflectance`` ``(time, band, y, x)`` and ``ndvi`` ``(time, y, x)`` with the
+            cube's coordinates; attrs name the method, the weights and the dates the head
+            learnt from.
+
+        Examples
+        --------
+        >>> filled = fc.fill(cube, box, ["2022-07-14", "2022-07-19"])   # doctest: +SKIP
+        >>> filled.ndvi.sel(time="2022-07-14").plot()                  # doctest: +SKIP
+        """
+        from .heads.fill import cloudy_dates, fill_region
+
+        if dates is None:
+            dates = cloudy_dates(cube, region)
+        with self._precision():
+            return fill_region(self.model, cube, dates, region=region, head=head,
+                               train_dates=train_dates, pixels_per_date=pixels_per_date,
+                               seed=seed, progress=progress, weights_id=self.weights_id)
+
     def _precision(self) -> Any:
         return autocast(next(self.model.parameters()).device)
 

@@ -1,11 +1,12 @@
-"""``kgvsf crop-map``: fit a season crop-map head on field polygons and map a year."""
+"""``kgvsf crop-map`` (fit a season crop-map head on field polygons and map a year) and
+``kgvsf fill`` (fill cloud-hidden or missing image dates)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-__all__ = ["add_crop_map_parser"]
+__all__ = ["add_crop_map_parser", "add_fill_parser"]
 
 
 def add_crop_map_parser(sub) -> None:
@@ -66,4 +67,54 @@ def _crop_map(args: argparse.Namespace) -> int:
               for c, code in zip(head.classes, out.crop_map.attrs["flag_values"])}
     print(f"crop map of {args.year} ({head.info['pixels']} labelled pixels, classes "
           f"{head.classes}) -> {Path(target)}; pixels per class: {counts}")
+    return 0
+
+
+def add_fill_parser(sub) -> None:
+    """Add the ``fill`` command to the ``kgvsf`` sub-parsers."""
+    from .._cli_args import bbox_arg
+
+    p = sub.add_parser("fill", help="fill cloud-hidden or missing image dates from the images "
+                                    "on both sides, the weather between and the weights")
+    p.add_argument("--cube", required=True)
+    p.add_argument("--dates", help="comma-separated dates to fill, e.g. 2022-07-14,2022-07-19 "
+                                   "(default: every image date of the region less than half "
+                                   "clear)")
+    p.add_argument("--bbox", type=bbox_arg, help="XMIN,YMIN,XMAX,YMAX of the region (cube CRS)")
+    p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    p.add_argument("--train-dates", type=int, default=24,
+                   help="clear image dates the fill head learns from (each hidden in turn)")
+    p.add_argument("--pixels-per-date", type=int, default=3000,
+                   help="training pixels drawn per learning date")
+    p.add_argument("--seed", type=int, default=0, help="seeds the head and its pixels")
+    p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--out", required=True, help="output .zarr (reflectance, ndvi)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that kgvsf did not write")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_fill)
+
+
+def _fill(args: argparse.Namespace) -> int:
+    from .._atomic import check_output, write_output_dir
+    from ..cube import open_cube
+    from ..errors import KGVSFError
+    from ..forecaster import Forecaster
+
+    for name in ("train_dates", "pixels_per_date"):
+        if getattr(args, name) < 1:
+            raise KGVSFError(f"--{name.replace('_', '-')} must be at least 1, got "
+                             f"{getattr(args, name)}")
+    target = check_output(args.out, overwrite=args.overwrite, inputs=[args.cube, args.weights])
+    dates = [d.strip() for d in args.dates.split(",") if d.strip()] if args.dates else None
+    cube = open_cube(args.cube)
+    fc = Forecaster.from_pretrained(args.weights, device=args.device or "auto")
+    out = fc.fill(cube, args.bbox, dates, train_dates=args.train_dates,
+                  pixels_per_date=args.pixels_per_date, seed=args.seed,
+                  progress=not args.quiet)
+    write_output_dir(target, lambda tmp: out.to_zarr(tmp, mode="w", consolidated=False),
+                     kind="fill")
+    days = ", ".join(str(t)[:10] for t in out.time.values)
+    print(f"filled {out.sizes['time']} date(s) ({days}) of {out.sizes['y']} x "
+          f"{out.sizes['x']} px -> {Path(target)}")
     return 0

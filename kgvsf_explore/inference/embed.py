@@ -31,6 +31,8 @@ def embed_region(
     dates: Any,
     *,
     region: Any = None,
+    rows: slice | None = None,
+    cols: slice | None = None,
     chunks: int | str | None = None,
     batch_size: int = 16,
     progress: bool = True,
@@ -49,6 +51,8 @@ def embed_region(
         ``(time, feature, y, x)``, ``time`` being each date's image date ``t``).
     region
         None, a bbox in the cube's CRS, or a geometry (pixels outside it are NaN).
+    rows, cols
+        The region as pixel slices.
     chunks
         As for :func:`~kgvsf_explore.inference.region.forecast_region`: None (in memory unless
         the region is very large), ``"auto"`` or a block edge in pixels for a lazy result.
@@ -69,7 +73,7 @@ def embed_region(
     """
     single = isinstance(dates, (str, pd.Timestamp, np.datetime64)) or not isinstance(
         dates, Sequence)
-    plans = [plan_tiles(cube, model.cfg, d, region=region)
+    plans = [plan_tiles(cube, model.cfg, d, region=region, rows=rows, cols=cols)
              for d in ([dates] if single else list(dates))]
     n_feat = model.embed_dim
     arrays = []

@@ -3,7 +3,10 @@
 Held-out dates come from :func:`~.cases.gap_dates`. The weights forecast the date from the
 images before it and the weather up to it (the network is forward-only: it never sees the
 images after the gap); linear interpolation uses the clear observations on both sides;
-persistence, climatology and the trees as in the forecast task. Scored against the simulator's
+persistence, climatology and the trees as in the forecast task. The weights' fill head
+(``<objective>-fill``, :class:`~kgvsf_explore.heads.FillHead`) sees both sides, as the task
+allows: it is fitted on the cube with every held-out date hidden (also from the model's
+context), then fills them. Scored against the simulator's
 cloud-free truth where the cube has it, else on the clear pixels of the hidden image, on pixels
 where every method has a value. Each date's winner is the method with the lowest reflectance
 MSE.
@@ -31,7 +34,8 @@ __all__ = ["gapfill_rows", "score_gaps"]
 
 
 def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums: DriverSums,
-               trees: TreeForecaster | None, rows: slice, cols: slice) -> pd.DataFrame:
+               trees: TreeForecaster | None, rows: slice, cols: slice, *,
+               fill_head: bool = True) -> pd.DataFrame:
     """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``."""
     truth_all = cube.truth
     rr, cc = np.meshgrid(np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop),
@@ -40,6 +44,12 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     name = model.objective
     records = []
+    filled = None
+    if fill_head:
+        from ...heads.fill import fill_region
+
+        filled = fill_region(model, cube, [cube.times[j] for j in dates], rows=rows, cols=cols,
+                             seed=0, progress=False)
     for j in dates:
         t_prev = cube.times[j - 1]
         k = int((cube.times[j] - t_prev).days)
@@ -58,6 +68,10 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
         def grid(refl, nd):
             return refl.T.reshape(-1, *shape), nd.reshape(shape)
 
+        if filled is not None:
+            at = filled.sel(time=cube.times[j])
+            preds[f"{name}-fill"] = (np.asarray(at["reflectance"].values, "float32"),
+                                     np.asarray(at["ndvi"].values, "float32"))
         preds["linear_interpolation"] = grid(*linear_fill(hist, j, r, c))
         preds["persistence"] = grid(*persistence(hist, j - 1, r, c))
         preds["climatology"] = grid(*climatology(hist, cube.times[j], r, c))
