@@ -100,6 +100,13 @@ def nonneg_float_arg(text: str) -> float:
     return value
 
 
+def positive_int_arg(text: str) -> int:
+    """A whole number >= 1."""
+    if not re.fullmatch(r"\s*\d+\s*", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 1, e.g. 6000")
+    return int(text)
+
+
 def ints(text: str | None, option: str) -> list[int]:
     """Comma-separated integers of ``option`` (e.g. ``--worlds 1,2,3``)."""
     if not text:

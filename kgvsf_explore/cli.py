@@ -17,6 +17,7 @@ from ._cli_args import (
     join_negative_values,
     nonneg_float_arg,
     port_arg,
+    positive_int_arg,
     start_arg,
 )
 
@@ -243,6 +244,11 @@ def _pretrain(args: argparse.Namespace) -> int:
                                      pixel_context=args.pixel_context))
     if args.ndvi_weight:
         p = replace(p, train=replace(p.train, ndvi_weight=args.ndvi_weight))
+    if args.steps:
+        # the preset's split between the two phases is kept
+        total = p.train.phase1_steps + p.train.phase2_steps
+        one = round(args.steps * p.train.phase1_steps / total) if p.train.phase1_steps else 0
+        p = replace(p, train=replace(p.train, phase1_steps=one, phase2_steps=args.steps - one))
     cubes = _cubes(args)
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
@@ -475,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ndvi-weight", type=nonneg_float_arg, default=0.0, metavar="W",
                    help="add W x the forecast's NDVI error (in units of 0.25 NDVI) to the "
                         "forecast loss (our extension; default 0: the paper's loss)")
+    p.add_argument("--steps", type=positive_int_arg, metavar="N",
+                   help="train N steps in all instead of the preset's (its split between the "
+                        "two phases is kept), e.g. for a learning curve")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 

@@ -394,7 +394,7 @@ class Forecaster:
                                      weights_id=self.weights_id, every=every)
 
     def fill(self, cube: Cube, region: Any = None, dates: Any = None, *, head: Any = None,
-             train_dates: int = 24, pixels_per_date: int = 3000, seed: int = 0,
+             train_dates: int = 400, pixels_per_date: int = 500, seed: int = 0,
              progress: bool = True) -> xr.Dataset:
         """The images at cloud-hidden or missing dates, from the images on both sides of each.
 
@@ -421,7 +421,10 @@ class Forecaster:
             A fitted :class:`~kgvsf_explore.heads.FillHead` to reuse (fitted on this cube and
             region, with these dates hidden), or None to fit one.
         train_dates, pixels_per_date
-            How many image dates the head learns from, and pixels per date.
+            How many image dates the head learns from (default: every usable one, up to
+            400), and pixels per date. Many dates with few pixels each beat few dates with
+            many: what linear interpolation misses (snow, harvest, a green-up) is an event of
+            a date, so the number of dates is the head's real sample size.
         seed
             Seeds the head's trees and its training pixels.
         progress

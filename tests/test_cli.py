@@ -78,3 +78,18 @@ def test_pretrain_then_forecast_end_to_end(tmp_path: Path) -> None:
                  "--quiet"]) == 0
     f = xr.open_zarr(tmp_path / "f.zarr", consolidated=False)
     assert list(f.horizon.values) == [3, 33] and bool(np.isfinite(f.ndvi).all())
+
+
+def test_pretrain_steps_keeps_the_phase_split(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "w"
+    assert main(["pretrain", "--preset", "tiny", "--worlds", "13", "--world-size", "tiny",
+                 "--steps", "10", "--out", str(out), "--quiet"]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    from kgvsf_explore.models import PRESETS
+
+    tiny = PRESETS["tiny"].train
+    assert train["phase1_steps"] + train["phase2_steps"] == 10
+    want = round(10 * tiny.phase1_steps / (tiny.phase1_steps + tiny.phase2_steps))
+    assert train["phase1_steps"] == want

@@ -82,9 +82,9 @@ def add_fill_parser(sub) -> None:
                                    "clear)")
     p.add_argument("--bbox", type=bbox_arg, help="XMIN,YMIN,XMAX,YMAX of the region (cube CRS)")
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--train-dates", type=int, default=24,
+    p.add_argument("--train-dates", type=int, default=400,
                    help="clear image dates the fill head learns from (each hidden in turn)")
-    p.add_argument("--pixels-per-date", type=int, default=3000,
+    p.add_argument("--pixels-per-date", type=int, default=500,
                    help="training pixels drawn per learning date")
     p.add_argument("--seed", type=int, default=0, help="seeds the head and its pixels")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")

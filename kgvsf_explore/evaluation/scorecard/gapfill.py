@@ -35,8 +35,11 @@ __all__ = ["gapfill_rows", "score_gaps"]
 
 def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums: DriverSums,
                trees: TreeForecaster | None, rows: slice, cols: slice, *,
-               fill_head: bool = True) -> pd.DataFrame:
-    """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``."""
+               fill_head: bool = True, fill_dates: int = 400,
+               fill_pixels: int = 500) -> pd.DataFrame:
+    """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``.
+    ``fill_dates`` and ``fill_pixels`` are the fill head's ``train_dates`` and
+    ``pixels_per_date``."""
     truth_all = cube.truth
     rr, cc = np.meshgrid(np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop),
                          indexing="ij")
@@ -49,7 +52,8 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
         from ...heads.fill import fill_region
 
         filled = fill_region(model, cube, [cube.times[j] for j in dates], rows=rows, cols=cols,
-                             seed=0, progress=False)
+                             train_dates=fill_dates, pixels_per_date=fill_pixels, seed=0,
+                             progress=False)
     for j in dates:
         t_prev = cube.times[j - 1]
         k = int((cube.times[j] - t_prev).days)

@@ -144,7 +144,8 @@ def evaluate_weights(
     pixels_per_date
         Training rows of the trees per origin date and cube.
     quick
-        Small settings for tests and CI (fewer cases, trees and label tiles).
+        Small settings for tests and CI (fewer cases, trees, label tiles and fill-head
+        learning dates).
     intervals
         Calibration of the weights' forecast intervals (file or folder; None: the
         ``intervals.json`` beside the weights, if any), scored on the forecast cases
@@ -260,7 +261,8 @@ def evaluate_weights(
             skipped["gapfill"] = "no image date of the test period is clear enough to hold out"
         else:
             wr, wc = _map_window(cube)
-            errors = score_gaps(model, cube, dates, hist, sums, trees, wr, wc)
+            fill = {"fill_dates": 24, "fill_pixels": 200} if quick else {}
+            errors = score_gaps(model, cube, dates, hist, sums, trees, wr, wc, **fill)
             extra["gapfill_errors"] = errors
             rows += gapfill_rows(errors)
             stages["gapfill"] = time.perf_counter() - tt
