@@ -31,7 +31,7 @@ def _r2(t, p) -> float:
     return float(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
 
 
-def sm_forecasts(seed: int, leads: list[int]) -> dict:
+def sm_forecasts(seed: int, leads: list[int], weights: str | None = None) -> dict:
     """R^2 of the soil moisture heads ``lead`` days after each test-year image date."""
     import numpy as np
     import xarray as xr
@@ -44,7 +44,7 @@ def sm_forecasts(seed: int, leads: list[int]) -> dict:
     from kgvsf_explore.world import make_world
 
     cube = Cube(make_world(seed=seed, size="small")[0].load())
-    model, sha = load_model(None)
+    model, sha = load_model(weights)
     split = make_split(cube)
     season = SeasonInputs(model, sha, cube, cache="build/peers-cache")
     a, b, sm = split.pixels("finetune"), split.pixels("test"), cube.soil_moisture
@@ -77,19 +77,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[5151, 7373])
     ap.add_argument("--out", default="build/bench-season-heads.json")
+    ap.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
     ap.add_argument("--leads", type=int, nargs="*", help="soil moisture forecast leads (days): "
                                                          "run only those, on --seeds")
     args = ap.parse_args()
     results: dict = {}
     if args.leads:
-        results = {seed: sm_forecasts(seed, args.leads) for seed in args.seeds}
+        results = {seed: sm_forecasts(seed, args.leads, args.weights) for seed in args.seeds}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
         return
     for seed in args.seeds:
         t0 = time.perf_counter()
         card = kx.evaluate_weights(seed=seed, tasks=("crop_type", "soil_moisture"),
-                                   peers=("random_forest",))
+                                   peers=("random_forest",), weights=args.weights)
         df = card.to_frame()
         keep = df[df.metric.isin(["macro_f1", "r2", "rmse"])]
         results[seed] = {f"{r.task}/{r.metric}/{r.method}": r.value

@@ -259,7 +259,15 @@ def _pretrain(args: argparse.Namespace) -> int:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
                      f"kgvsf make-sample), {args.weather_variants} random-weather variant(s) "
                      "of each")
-    desc: dict = {"description": "; ".join(parts) + f"; preset {args.preset}, seed {args.seed}"}
+    options = [f"preset {args.preset}", f"seed {args.seed}",
+               f"{p.train.phase1_steps + p.train.phase2_steps} steps"]
+    if p.model.pixel_context or p.model.pixel_residual:
+        options.append("pixel context" if p.model.pixel_context else "pixel residual")
+    if p.train.ndvi_weight:
+        options.append(f"NDVI weight {p.train.ndvi_weight:g}")
+    desc: dict = {"description": "; ".join(parts) + "; " + ", ".join(options)}
+    if args.worlds:
+        desc["worlds"] = {"seeds": _ints(args.worlds, "--worlds"), "size": args.world_size}
     if getattr(args, "corpus", None):
         desc["split"] = cubes.split(p.train.val_year)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes

@@ -1,7 +1,7 @@
 """From files to an adapted model, on a world none of the weights has seen: does it pay?
 
 Run: ``python scripts/adapt_check.py [--seed 2027] [--sensor sentinel2|landsat] [--steps 200]
-[--start 2021-03-01] [--json FILE]``
+[--start 2021-03-01] [--weights DIR] [--json FILE]``
 
 1. simulates a ``small`` sample world with ``--seed`` (the shipped weights were trained on
    other seeds);
@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--cases", type=int, default=96, help="held-out forecast cases")
     p.add_argument("--work", help="folder for the files, cube and weights (default: temp)")
     p.add_argument("--json", help="write the result here")
+    p.add_argument("--weights", help="weights to start from (default: the shipped ones)")
     args = p.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="kgvsf_adapt_"))
     t0 = time.perf_counter()
@@ -48,11 +49,13 @@ def main() -> None:
     cube_path = ingest(work / "cube.zarr", files["images"], files["weather"], overwrite=True)
     print(f"world seed {args.seed} -> {args.sensor} files -> {cube_path} "
           f"({time.perf_counter() - t0:.0f} s)")
-    finetune(cube_path, work / "adapted", steps=args.steps, check_cases=0, seed=0)
     from kgvsf_explore.ingest.finetune import held_out_check
     from kgvsf_explore.weights import default_weights
 
-    check = held_out_check(kx.open_cube(cube_path), default_weights(), work / "adapted",
+    start = Path(args.weights) if args.weights else default_weights()
+    finetune(cube_path, work / "adapted", weights=start, steps=args.steps, check_cases=0,
+             seed=0)
+    check = held_out_check(kx.open_cube(cube_path), start, work / "adapted",
                            n_cases=args.cases, seed=1)
     for name in ("start", "adapted"):
         r = check[name]

@@ -93,3 +93,6 @@ def test_pretrain_steps_keeps_the_phase_split(tmp_path: Path) -> None:
     assert train["phase1_steps"] + train["phase2_steps"] == 10
     want = round(10 * tiny.phase1_steps / (tiny.phase1_steps + tiny.phase2_steps))
     assert train["phase1_steps"] == want
+    data = json.loads((out / "training_data.json").read_text())
+    assert data["worlds"] == {"seeds": [13], "size": "tiny"}
+    assert "10 steps" in data["description"]

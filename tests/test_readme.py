@@ -36,5 +36,7 @@ def test_more_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     first, second = _python_blocks()[:2]
     exec(compile(first + second, "README examples", "exec"), scope)
     assert scope["emb"].dims == ("feature", "y", "x")
+    assert scope["filled"].ndvi.dims == ("time", "y", "x")
+    assert scope["pc"].model.cfg.pixel_context
     assert (tmp_path / "forecast.zarr").exists()
     assert scope["station"].variables == ("prcp", "tmax")

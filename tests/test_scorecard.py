@@ -35,6 +35,9 @@ def test_every_task_and_peer_is_scored(card) -> None:
     assert not sc.skipped
     assert set(df["task"]) == {"forecast", "gapfill", "crop_type", "soil_moisture", "whatif"}
     assert {"kgvsf", *PEERS} <= set(df["method"])
+    fill = df[(df["task"] == "gapfill") & (df["method"] == "kgvsf-fill")
+              & (df["metric"] == "refl_mse_mean")]
+    assert len(fill) == 1 and 0 < float(fill["value"].iloc[0]) < 0.05
     for task, metric in (("crop_type", "macro_f1"), ("soil_moisture", "r2")):
         season = df[(df["task"] == task) & (df["metric"] == metric)
                     & (df["method"] == "kgvsf-season-head")]

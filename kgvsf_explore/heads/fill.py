@@ -23,9 +23,9 @@ Decisions
   weather.
 * It learns from every usable image date (up to 400) with few pixels each (500): what linear
   interpolation misses is mostly an event of a date (snow, a harvest, a green-up), so dates,
-  not pixels, are the head's sample size. With 24 dates of 3000 pixels the trees learnt those
-  dates' events and beat linear interpolation on 2 of 12 held-out dates of world 8484; with
-  192 dates of 500 pixels, on 10 (``docs/heads.md``).
+  not pixels, are the head's sample size: with 24 dates of 3000 pixels the trees learn those
+  dates' events and lose to linear interpolation on quiet dates (``docs/heads.md`` measures
+  both settings).
 * Pixels with no clear observation on either side get the model's forecast.
 * Bands the cube never observed (Landsat's B05) get the model's forecast.
 """

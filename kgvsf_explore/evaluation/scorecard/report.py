@@ -93,9 +93,11 @@ def markdown(card) -> str:
                 out += [f"### {title}", "", _fmt(table, 5 if "mse" in metric else 3), ""]
     if (df.get("task") == "gapfill").any():
         out += ["## Gap filling", "",
-                "A held-out image date of the test period; the weights forecast it from the "
-                "images before it and the weather (forward-only), linear interpolation uses "
-                "both sides. `cases`: scored pixels over all dates.", ""]
+                "Held-out image dates of the test period, hidden together; the weights "
+                "forecast each from the images before it and the weather (forward-only); "
+                "their fill head (`<objective>-fill`, fitted on the cube with those dates "
+                "hidden) and linear interpolation use both sides. `cases`: scored pixels over "
+                "all dates.", ""]
         sel = df[(df["task"] == "gapfill") & (df["bin"] == "all")]
         table = sel.pivot_table(index="method", columns="metric", values="value",
                                 aggfunc="first", sort=False)

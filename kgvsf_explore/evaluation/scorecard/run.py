@@ -326,7 +326,7 @@ def evaluate_weights(
             extra["whatif_per_crop"] = per_crop
             stages["whatif"] = time.perf_counter() - tt
             _log(f"what-if ({stages['whatif']:.0f} s)", quiet)
-    keep = set(peers) | {name, "no_change", "truth", "kgvsf-season-head"}
+    keep = set(peers) | {name, f"{name}-fill", "no_change", "truth", "kgvsf-season-head"}
     rows = [r for r in rows if r.method in keep]
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     meta["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
