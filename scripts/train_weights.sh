@@ -7,6 +7,8 @@
 #                                        # token decoder, 2000 steps; about 30 minutes on 2 cores)
 #   PC=1 bash scripts/train_weights.sh   # data_samples/weights/kgvsf-small-pc (per-pixel context
 #                                        # path + NDVI term, 6000 steps; about an hour)
+#   PCWV=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwv (the same, also
+#                                        # on one random-weather variant of each world)
 #
 # Extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
@@ -16,7 +18,10 @@ KGVSF=.venv/bin/kgvsf
 WORLDS=${WORLDS:-101,102,103}
 TEST_SEED=${TEST_SEED:-5151}
 OUT=build/weights
-if [ "${PC:-0}" = 1 ]; then
+if [ "${PCWV:-0}" = 1 ]; then
+  NAME=kgvsf-small-pcwv
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 1)
+elif [ "${PC:-0}" = 1 ]; then
   NAME=kgvsf-small-pc
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}")
 else
