@@ -72,7 +72,7 @@ def _crop_map(args: argparse.Namespace) -> int:
 
 def add_fill_parser(sub) -> None:
     """Add the ``fill`` command to the ``kgvsf`` sub-parsers."""
-    from .._cli_args import bbox_arg
+    from .._cli_args import bbox_arg, positive_int_arg
 
     p = sub.add_parser("fill", help="fill cloud-hidden or missing image dates from the images "
                                     "on both sides, the weather between and the weights")
@@ -82,9 +82,9 @@ def add_fill_parser(sub) -> None:
                                    "clear)")
     p.add_argument("--bbox", type=bbox_arg, help="XMIN,YMIN,XMAX,YMAX of the region (cube CRS)")
     p.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
-    p.add_argument("--train-dates", type=int, default=400,
+    p.add_argument("--train-dates", type=positive_int_arg, default=400,
                    help="clear image dates the fill head learns from (each hidden in turn)")
-    p.add_argument("--pixels-per-date", type=int, default=500,
+    p.add_argument("--pixels-per-date", type=positive_int_arg, default=500,
                    help="training pixels drawn per learning date")
     p.add_argument("--seed", type=int, default=0, help="seeds the head and its pixels")
     p.add_argument("--device", help="cpu, cuda (default: cuda when available)")
@@ -98,13 +98,8 @@ def add_fill_parser(sub) -> None:
 def _fill(args: argparse.Namespace) -> int:
     from .._atomic import check_output, write_output_dir
     from ..cube import open_cube
-    from ..errors import KGVSFError
     from ..forecaster import Forecaster
 
-    for name in ("train_dates", "pixels_per_date"):
-        if getattr(args, name) < 1:
-            raise KGVSFError(f"--{name.replace('_', '-')} must be at least 1, got "
-                             f"{getattr(args, name)}")
     target = check_output(args.out, overwrite=args.overwrite, inputs=[args.cube, args.weights])
     dates = [d.strip() for d in args.dates.split(",") if d.strip()] if args.dates else None
     cube = open_cube(args.cube)

@@ -41,6 +41,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import schema
+from .._dates import to_timestamp
 from ..cube.cube import Cube
 from ..errors import KGVSFError
 from ..evaluation.peers.drivers import PAST_DAYS, DriverSums
@@ -372,12 +373,10 @@ def _as_dates(cube: Cube, dates: Any) -> pd.DatetimeIndex:
             dates, (Sequence, pd.Index, np.ndarray)):
         dates = [dates]
     try:
-        times = pd.DatetimeIndex([pd.Timestamp(d) for d in dates])
-    except (TypeError, ValueError) as err:
-        raise KGVSFError(f"fill dates {dates!r}: give dates such as '2022-07-14'") from err
-    if times.tz is not None:
-        times = times.tz_convert("UTC").tz_localize(None)
-    times = times.normalize()
+        times = pd.DatetimeIndex([to_timestamp(d, "fill date") for d in dates]).normalize()
+    except KGVSFError as err:
+        raise KGVSFError(f"fill dates {dates!r}: give dates such as '2022-07-14' ({err})"
+                         ) from err
     if not len(times):
         raise KGVSFError("no date to fill: give one date or a list of dates")
     if times.has_duplicates:
