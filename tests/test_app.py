@@ -367,3 +367,28 @@ def test_closed_tab_noise_is_dropped_other_asyncio_errors_kept() -> None:
     quiet_closed_tabs()
     quiet_closed_tabs()
     assert sum(isinstance(x, ClosedTabFilter) for x in logging.getLogger("asyncio").filters) == 1
+
+
+def test_a_stale_typed_region_does_not_win() -> None:
+    """Served, Panel may apply two quickly typed boxes in either order: the last typed stays."""
+    import param
+
+    from kgvsf_explore.app._layout import _region_input
+
+    class Stub(param.Parameterized):
+        bbox = param.NumericTuple(default=(0.0, 0.0, 10.0, 10.0), length=4, allow_None=True)
+        status = param.String(default="")
+        status_kind = param.String(default="info")
+
+    ex = Stub()
+    box = _region_input(ex)[1]
+    box.value = "1, 2, 30, 40"  # typed last: applied
+    assert ex.bbox == (1.0, 2.0, 30.0, 40.0)
+    # the event of a box typed before it, handled late on another thread: dropped
+    stale = param.parameterized.Event(what="value", name="value", obj=box, cls=type(box),
+                                      old="1, 2, 30, 40", new="0, 0, 10, 10", type="changed")
+    for watcher in box.param.watchers["value"]["value"]:
+        watcher.fn(stale)
+    assert ex.bbox == (1.0, 2.0, 30.0, 40.0) and box.value == "1, 2, 30, 40"
+    ex.bbox = (5.0, 6.0, 70.0, 80.0)  # a region drawn on the map is echoed into the box
+    assert box.value == "5, 6, 70, 80"

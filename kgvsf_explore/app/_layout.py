@@ -15,6 +15,7 @@ forecast.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import TYPE_CHECKING, Any
 
 import holoviews as hv
@@ -101,6 +102,12 @@ def _region_input(ex: Explorer) -> pn.Column:
     box = pn.widgets.TextInput(value=text(ex.bbox), width=SIDEBAR_WIDTH - 20,
                                css_classes=["kgvsf-region"])
 
+    # served, Panel runs one session's widget events on a thread pool: two quickly typed
+    # boxes may be applied in either order. Typed boxes are applied one at a time, and only
+    # while they are still the box's text, so the last one typed is the one that stays.
+    lock = threading.Lock()
+    in_typed = threading.local()
+
     def typed(event: Any) -> None:
         try:
             vals = tuple(float(v) for v in event.new.replace(";", ",").split(","))
@@ -110,12 +117,23 @@ def _region_input(ex: Explorer) -> pn.Column:
             ex.param.update(status=f"region {event.new!r}: write four numbers "
                                    "xmin, ymin, xmax, ymax", status_kind="danger")
             return
-        ex.bbox = vals
+        with lock:
+            if box.value != event.new:
+                return  # a newer box was typed meanwhile: it wins
+            in_typed.active = True
+            try:
+                ex.bbox = vals
+            finally:
+                in_typed.active = False
 
     box.param.watch(typed, "value")
+
     def echo(event: Any) -> None:
-        # a region drawn on the map is written into the box; a stale echo (the region moved
-        # on while a slow forecast ran) must not overwrite what the user typed since
+        # a region drawn on the map is written into the box; a typed one is already there,
+        # and a stale echo (the region moved on while a slow forecast ran) must not
+        # overwrite what the user typed since
+        if getattr(in_typed, "active", False):
+            return
         if ex.bbox == event.new and box.value != text(event.new):
             box.value = text(event.new)
 
