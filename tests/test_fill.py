@@ -188,3 +188,22 @@ def test_cli_fill_writes_a_store(tmp_path, cube: Cube, gaps, capsys) -> None:
                "--quiet"])
     assert rc == 2 and "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "mine" / "keep.txt").exists()
+
+
+def test_scorecard_gaps_skip_the_fill_row_with_the_reason(fc: Forecaster, cube: Cube,
+                                                          gaps, monkeypatch) -> None:
+    """A cube the fill head cannot learn from still scores the other gap-filling methods."""
+    from kgvsf_explore.evaluation.peers.drivers import DriverSums
+    from kgvsf_explore.evaluation.scorecard.gapfill import score_gaps
+    from kgvsf_explore.heads import fill as fill_mod
+
+    def no_fit(*args, **kwargs):
+        raise KGVSFError("need at least 2 image dates with clear pixels to learn from")
+
+    monkeypatch.setattr(fill_mod, "fill_region", no_fit)
+    dates = [int(np.flatnonzero(cube.times == t)[0]) for t in gaps[:1]]
+    errors = score_gaps(fc.model, cube, dates, PixelHistory.from_cube(cube), DriverSums(cube),
+                        None, slice(0, 16), slice(0, 16))
+    assert "at least 2 image dates" in errors.attrs["fill_skipped"]
+    assert "linear_interpolation" in set(errors["method"])
+    assert not any(m.endswith("-fill") for m in errors["method"])

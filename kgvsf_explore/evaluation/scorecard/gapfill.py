@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ...cube.cube import Cube
+from ...errors import KGVSFError
 from ...inference.region import forecast_region
 from ..peers.climatology import climatology
 from ..peers.drivers import DriverSums
@@ -39,7 +40,9 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
                fill_pixels: int = 500) -> pd.DataFrame:
     """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``.
     ``fill_dates`` and ``fill_pixels`` are the fill head's ``train_dates`` and
-    ``pixels_per_date``."""
+    ``pixels_per_date``. Where the fill head cannot be fitted (a :class:`KGVSFError`, e.g.
+    too few clear dates), the other methods are scored and ``attrs["fill_skipped"]`` says
+    why."""
     truth_all = cube.truth
     rr, cc = np.meshgrid(np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop),
                          indexing="ij")
@@ -48,12 +51,16 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
     name = model.objective
     records = []
     filled = None
+    fill_skipped = ""
     if fill_head:
         from ...heads.fill import fill_region
 
-        filled = fill_region(model, cube, [cube.times[j] for j in dates], rows=rows, cols=cols,
-                             train_dates=fill_dates, pixels_per_date=fill_pixels, seed=0,
-                             progress=False)
+        try:
+            filled = fill_region(model, cube, [cube.times[j] for j in dates], rows=rows,
+                                 cols=cols, train_dates=fill_dates,
+                                 pixels_per_date=fill_pixels, seed=0, progress=False)
+        except KGVSFError as err:  # e.g. too few clear dates to learn from: the others score
+            fill_skipped = str(err)
     for j in dates:
         t_prev = cube.times[j - 1]
         k = int((cube.times[j] - t_prev).days)
@@ -83,7 +90,10 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
             preds["trees"] = grid(*trees.predict(hist, sums, j - 1, k, r, c))
         for method, err in errors_on_common_pixels(preds, truth, ok, hist.bands).items():
             records.append({"date": str(cube.times[j].date()), "method": method, "k": k, **err})
-    return pd.DataFrame(records)
+    out = pd.DataFrame(records)
+    if fill_skipped:
+        out.attrs["fill_skipped"] = fill_skipped
+    return out
 
 
 def gapfill_rows(errors: pd.DataFrame) -> list[Row]:

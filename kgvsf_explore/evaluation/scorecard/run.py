@@ -264,6 +264,8 @@ def evaluate_weights(
             fill = {"fill_dates": 24, "fill_pixels": 200} if quick else {}
             errors = score_gaps(model, cube, dates, hist, sums, trees, wr, wc, **fill)
             extra["gapfill_errors"] = errors
+            if errors.attrs.get("fill_skipped"):
+                skipped["gapfill fill head"] = errors.attrs["fill_skipped"]
             rows += gapfill_rows(errors)
             stages["gapfill"] = time.perf_counter() - tt
             _log(f"gapfill: {len(dates)} dates ({stages['gapfill']:.0f} s)", quiet)
