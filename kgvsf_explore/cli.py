@@ -244,6 +244,8 @@ def _pretrain(args: argparse.Namespace) -> int:
                                      pixel_context=args.pixel_context))
     if args.ndvi_weight:
         p = replace(p, train=replace(p.train, ndvi_weight=args.ndvi_weight))
+    if getattr(args, "pair_weight", 0):
+        p = replace(p, train=replace(p.train, pair_weight=args.pair_weight))
     if args.steps:
         # the preset's split between the two phases is kept
         total = p.train.phase1_steps + p.train.phase2_steps
@@ -265,6 +267,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         options.append("pixel context" if p.model.pixel_context else "pixel residual")
     if p.train.ndvi_weight:
         options.append(f"NDVI weight {p.train.ndvi_weight:g}")
+    if p.train.pair_weight:
+        options.append(f"paired-variant weight {p.train.pair_weight:g}")
     desc: dict = {"description": "; ".join(parts) + "; " + ", ".join(options)}
     if args.worlds:
         desc["worlds"] = {"seeds": _ints(args.worlds, "--worlds"), "size": args.world_size}
@@ -489,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ndvi-weight", type=nonneg_float_arg, default=0.0, metavar="W",
                    help="add W x the forecast's NDVI error (in units of 0.25 NDVI) to the "
                         "forecast loss (our extension; default 0: the paper's loss)")
+    p.add_argument("--pair-weight", type=nonneg_float_arg, default=0.0, metavar="W",
+                   help="add W x the paired-variant loss (our extension; needs "
+                        "--weather-variants): paired batches (a third of them with one "
+                        "variant per world) read one tile, date and horizon from a world and "
+                        "from its weather variant, and the error of the forecast change "
+                        "between them is penalised (default 0: off)")
     p.add_argument("--steps", type=positive_int_arg, metavar="N",
                    help="train N steps in all instead of the preset's (its split between the "
                         "two phases is kept), e.g. for a learning curve")

@@ -9,6 +9,8 @@
 #                                        # path + NDVI term, 6000 steps; about an hour)
 #   PCWV=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwv (the same, also
 #                                        # on one random-weather variant of each world)
+#   PAIR=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwvp (the same, plus
+#                                        # the paired-variant loss, our extension, weight 1)
 #
 # Extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
@@ -18,7 +20,11 @@ KGVSF=.venv/bin/kgvsf
 WORLDS=${WORLDS:-101,102,103}
 TEST_SEED=${TEST_SEED:-5151}
 OUT=build/weights
-if [ "${PCWV:-0}" = 1 ]; then
+if [ "${PAIR:-0}" = 1 ]; then
+  NAME=kgvsf-small-pcwvp
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 1
+          --pair-weight 1)
+elif [ "${PCWV:-0}" = 1 ]; then
   NAME=kgvsf-small-pcwv
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 1)
 elif [ "${PC:-0}" = 1 ]; then

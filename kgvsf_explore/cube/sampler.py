@@ -304,8 +304,13 @@ class Sampler:
         )
 
     def _read(self, rng: np.random.Generator) -> Sample:
+        return self.read_at(*self._pick(rng))
+
+    def read_at(self, row: int, col: int, p: int, q: int) -> Sample:
+        """The sample of the tile at ``(row, col)`` with source image ``p`` and target ``q``
+        (indices into the usable image dates), e.g. another sampler's pick read from a
+        weather variant of the same world (paired training)."""
         ds = self.cube.ds
-        row, col, p, q = self._pick(rng)
         win = self._window(row, col)
         ctx = np.arange(max(0, p - self.context + 1), p + 1)
         tidx = self._img[np.r_[ctx, q]]

@@ -123,6 +123,14 @@ class TrainConfig:
         loss): the mean squared NDVI error of the forecast, in units of 0.25 NDVI, so that
         1.0 weighs NDVI like one average band. NDVI is what most users read of a forecast,
         and the all-year reflectance loss is dominated by snow.
+    pair_weight
+        Weight of the paired-variant loss (our extension, 0: off). Where the training cubes
+        include weather variants of a world (same land, other weather: ``--weather-variants``),
+        some batches are pairs (a third of them with one variant per world): one tile, start date and horizon read from the
+        world and from a variant. The term is the mean squared error of the forecast
+        *change* between the two (variant minus world, normalised reflectance, plus the NDVI
+        change in units of 0.05 NDVI) against the observed change, so the network is taught
+        the size of a weather change directly, the answer a what-if question asks for.
     """
 
     objective: str = "kgvsf"
@@ -138,10 +146,13 @@ class TrainConfig:
     seed: int = 0
     val_year: int | None = None
     ndvi_weight: float = 0.0
+    pair_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.ndvi_weight < 0:
             raise ValueError(f"ndvi_weight must be >= 0, got {self.ndvi_weight}")
+        if self.pair_weight < 0:
+            raise ValueError(f"pair_weight must be >= 0, got {self.pair_weight}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose one of {OBJECTIVES}")
 

@@ -78,6 +78,12 @@ class ContextState:
                             self.objective, None if self.pixels is None else self.pixels[one])
 
 
+def _ndvi(x: torch.Tensor, red: int, nir: int) -> torch.Tensor:
+    """NDVI of images ``(B, C, H, W)`` in reflectance units (band indices ``red``, ``nir``)."""
+    r, n = x[:, red].float(), x[:, nir].float()
+    return (n - r) / (n + r).abs().clamp_min(1e-3)
+
+
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                band_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the pixels where ``mask`` is True and the observed bands.
@@ -141,12 +147,14 @@ class KGVSF(nn.Module):
     ZERO_DEFAULT_KEYS: tuple[str, ...] = ("image_encoder.missing_band",)
 
     def __init__(self, cfg: ModelConfig, objective: str = "kgvsf",
-                 ndvi_weight: float = 0.0) -> None:
+                 ndvi_weight: float = 0.0, pair_weight: float = 0.0) -> None:
         super().__init__()
         self.cfg = cfg
         self.objective = check_objective(objective)
         #: weight of the NDVI term of the forecast loss (``TrainConfig.ndvi_weight``)
         self.ndvi_weight = float(ndvi_weight)
+        #: weight of the paired-variant term (``TrainConfig.pair_weight``)
+        self.pair_weight = float(pair_weight)
         bands = list(cfg.bands)
         #: positions of red and near infrared (NDVI), or None when a band is missing
         self._ndvi_idx = ((bands.index("B04"), bands.index("B08"))
@@ -476,22 +484,55 @@ class KGVSF(nn.Module):
                                         batch.get("band_mask"))
             logs["ndvi"] = float(loss_ndvi.detach())
             loss = loss + self.ndvi_weight * loss_ndvi
+        if self.pair_weight > 0 and "pair_of" in batch:
+            loss_pair = self._pair_loss(pred, norm_target, batch["target"].float(), target_mask,
+                                        batch["pair_of"], batch.get("band_mask"))
+            if loss_pair is not None:
+                logs["pair"] = float(loss_pair.detach())
+                loss = loss + self.pair_weight * loss_pair
         logs["loss"] = float(loss.detach())
         return loss, logs
+
+    def _pair_loss(self, pred: torch.Tensor, norm_target: torch.Tensor, target: torch.Tensor,
+                   mask: torch.Tensor, pair_of: torch.Tensor,
+                   band_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """Paired-variant loss (our extension; :class:`TrainConfig` ``pair_weight``).
+
+        ``pair_of[i]`` is the batch index of sample ``i``'s partner (the same tile, start date
+        and horizon under other weather) or -1. For each pair ``(i, j)`` with ``i < j``:
+        the squared error of the forecast change ``pred[j] - pred[i]`` against the observed
+        change, on pixels clear in both (normalised reflectance, the mean over observed
+        bands), plus the NDVI change error in units of 0.05 NDVI. None without pairs.
+        """
+        idx = torch.arange(len(pair_of), device=pair_of.device)
+        a = idx[(pair_of > idx)]
+        if a.numel() == 0:
+            return None
+        b = pair_of[a]
+        m = mask[a] & mask[b]
+        bm = None
+        if band_mask is not None:
+            bm = band_mask[a].bool() & band_mask[b].bool()
+        change = masked_mse(pred[b] - pred[a], norm_target[b] - norm_target[a], m, bm)
+        if self._ndvi_idx is None:
+            return change
+        red, nir = self._ndvi_idx
+        if bm is not None:
+            m = m & (bm[:, red] & bm[:, nir])[:, None, None]
+        real = self.denorm_images(pred)
+        d_pred = _ndvi(real[b], red, nir) - _ndvi(real[a], red, nir)
+        d_true = _ndvi(target[b], red, nir) - _ndvi(target[a], red, nir)
+        diff = torch.where(m, d_pred - d_true, pred.new_zeros((), dtype=torch.float32))
+        return change + (diff / 0.05).pow(2).sum() / m.sum().clamp_min(1)
 
     def _ndvi_loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                    band_mask: torch.Tensor | None) -> torch.Tensor:
         """Mean squared NDVI error over ``mask``, in units of 0.25 NDVI (our extension)."""
         red, nir = self._ndvi_idx
-
-        def ndvi(x: torch.Tensor) -> torch.Tensor:
-            r, n = x[:, red].float(), x[:, nir].float()
-            return (n - r) / (n + r).abs().clamp_min(1e-3)
-
         m = mask
         if band_mask is not None:
             m = m & (band_mask[:, red] & band_mask[:, nir]).bool()[:, None, None]
-        diff = torch.where(m, ndvi(self.denorm_images(pred)) - ndvi(target),
+        diff = torch.where(m, _ndvi(self.denorm_images(pred), red, nir) - _ndvi(target, red, nir),
                            pred.new_zeros((), dtype=torch.float32))
         return (diff / 0.25).pow(2).sum() / m.sum().clamp_min(1)
 

@@ -102,10 +102,9 @@ def build_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None = None) ->
 
     if train_cfg is None:
         return models.KGVSF(model_cfg)
-    if train_cfg.ndvi_weight:
-        return models.KGVSF(model_cfg, objective=train_cfg.objective,
-                            ndvi_weight=train_cfg.ndvi_weight)
-    return models.KGVSF(model_cfg, objective=train_cfg.objective)
+    extras = {name: getattr(train_cfg, name) for name in ("ndvi_weight", "pair_weight")
+              if getattr(train_cfg, name)}
+    return models.KGVSF(model_cfg, objective=train_cfg.objective, **extras)
 
 
 #: Configuration fields added after weights were first saved, with their defaults: left out of

@@ -35,6 +35,7 @@ __all__ = [
     "make_loaders",
     "normalisation_stats",
     "split_years",
+    "variant_pairs",
     "with_stats",
 ]
 
@@ -277,6 +278,99 @@ def _source(sampler: Sampler, block_reuse: int = 1) -> _Source:
     return _Source(sampler, _dataset_class()(sampler, block_reuse=block_reuse))
 
 
+@dataclass
+class _PairSource:
+    """Paired batches: tiles, start dates and horizons drawn on a world (``first``) and read
+    from it and from a weather variant of it (``second``), for the paired-variant loss.
+
+    Batch ``index`` holds ``n_samples // 2`` samples of the world followed by the same picks
+    read from the variant; ``pair_of`` gives each sample's partner. A variant changes the
+    weather in a few windows only, and a pair whose weather is the same throughout gives both
+    forecasts the same inputs (nothing to learn), so picks are redrawn (up to
+    :data:`PAIR_TRIES` times) until the weather differs somewhere from
+    :data:`PAIR_MEMORY_DAYS` before the context up to the target day (the land keeps the
+    mark of a drought or a wet spell for a season).
+    """
+
+    first: Sampler
+    second: Sampler
+
+    def __post_init__(self) -> None:
+        from .. import schema
+
+        a, b = self.first.cube.ds, self.second.cube.ds
+        differs = np.zeros(a.sizes[schema.DAY_DIM], bool)
+        for v in self.first.driver_names:
+            x, y = np.asarray(a[v].values), np.asarray(b[v].values)
+            other = tuple(i for i, d in enumerate(a[v].dims) if d != schema.DAY_DIM)
+            differs |= np.any((x != y) & ~(np.isnan(x) & np.isnan(y)), axis=other)
+        #: days (from the piece's first) on which the weather of the two differs, cumulated
+        self._changed = np.concatenate([[0], np.cumsum(differs)])
+
+    def _informative(self, p: int, q: int) -> bool:
+        s = self.first
+        d0 = max(0, int(s._img_day[max(0, p - s.context + 1)]) - PAIR_MEMORY_DAYS)
+        d1 = int(s._img_day[q]) + 1
+        return bool(self._changed[d1] > self._changed[d0])
+
+    def batch(self, index: int) -> Batch:
+        import torch
+        from torch.utils.data import default_collate
+
+        from ..cube.sampler import sample_to_tensors
+
+        rng = np.random.default_rng([int(self.first.seed), int(index), PAIR_STREAM])
+        n = max(1, self.first.n_samples // 2)
+        picks = []
+        for _ in range(n):
+            for _ in range(PAIR_TRIES):
+                pick = self.first._pick(rng)
+                if self._informative(pick[2], pick[3]):
+                    break
+            picks.append(pick)
+        pad = {"context": self.first.context, "drivers_len": self.first.max_drivers_len}
+        items = [sample_to_tensors(s.read_at(*pick), **pad)
+                 for s in (self.first, self.second) for pick in picks]
+        batch = default_collate(items)
+        batch["pair_of"] = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+        return batch
+
+
+#: Stream number mixed into the seeds of paired batches.
+PAIR_STREAM = 2
+#: Draws per pair before one whose weather is the same on both sides is kept.
+PAIR_TRIES = 20
+#: A weather change this many days before a pair's context still counts as a difference.
+PAIR_MEMORY_DAYS = 120
+
+
+def variant_pairs(cubes: Sequence[Cube]) -> list[tuple[int, int]]:
+    """``(world, variant)`` index pairs among simulated cubes: a variant is a cube of the same
+    world (``kgvsf_seed``, ``kgvsf_size`` and generator version in its attributes) simulated
+    under a weather scenario (``kgvsf_scenario``), the world the one without a scenario."""
+    def key(c: Cube) -> tuple[Any, ...] | None:
+        a = c.ds.attrs
+        if a.get("kgvsf_seed") in (None, ""):
+            return None
+        return (str(a["kgvsf_seed"]), str(a.get("kgvsf_size")),
+                str(a.get("kgvsf_generator_version")))
+
+    worlds: dict[tuple[Any, ...], int] = {}
+    for i, c in enumerate(cubes):
+        if key(c) is not None and not c.ds.attrs.get("kgvsf_scenario"):
+            worlds.setdefault(key(c), i)  # type: ignore[arg-type]
+    pairs = []
+    for i, c in enumerate(cubes):
+        k = key(c)
+        if k in worlds and c.ds.attrs.get("kgvsf_scenario"):
+            w = worlds[k]  # type: ignore[index]
+            if not cubes[w].times.equals(c.times):
+                raise ValueError(f"cube {i} is a weather variant of cube {w} but their image "
+                                 "dates differ; pairs need the same dates")
+            pairs.append((w, i))
+    return pairs
+
+
 class TrainStream:
     """An endless, seekable stream of training batches, round robin over the training samplers.
 
@@ -292,7 +386,7 @@ class TrainStream:
         Index of the next batch.
     """
 
-    def __init__(self, sources: list[_Source], position: int = 0) -> None:
+    def __init__(self, sources: list[_Source | _PairSource], position: int = 0) -> None:
         if not sources:
             raise ValueError("no training sampler")
         self.sources = sources
@@ -387,11 +481,13 @@ def make_loaders(
         "truth": False,  # pretraining uses neither the cloud-free truth nor soil moisture
         "block": block or BLOCK_TILES * model_cfg.tile,  # only used by cubes left on disk
     }
-    train_sources: list[_Source] = []
+    train_sources: list[_Source | _PairSource] = []
     val_sources: list[_Source] = []
+    pieces_of: list[list[Cube]] = []
     for i, cube in enumerate(cube_list):
         _check_vocabulary(cube, model_cfg, i)
         pieces, val_cube, year = split_years(cube, train_cfg.val_year)
+        pieces_of.append(pieces)
         for j, piece in enumerate(pieces):
             seed = _seed(train_cfg.seed, rank, i, j)
             try:
@@ -404,6 +500,19 @@ def make_loaders(
         except ValueError as err:
             raise ValueError(f"cube {i}, validation year {year}: {err}") from err
         val_sources.append(_source(sampler))
+    if train_cfg.pair_weight > 0:
+        pairs = variant_pairs(cube_list)
+        if not pairs:
+            raise ValueError(
+                "pair_weight > 0 needs weather variants of the training worlds (kgvsf "
+                "pretrain --worlds ... --weather-variants 1 or more); none of the cubes is one")
+        # one paired source per (variant, training piece): a third of the batches are pairs
+        # when every world has one variant
+        for w, v in pairs:
+            for j, (a, b) in enumerate(zip(pieces_of[w], pieces_of[v])):
+                seed = _seed(train_cfg.seed, rank, v, j, PAIR_STREAM)
+                train_sources.append(_PairSource(Sampler(a, seed=seed, **kw),
+                                                 Sampler(b, seed=seed, **kw)))
     n_val = len(val_sources)
     val = [
         val_sources[b % n_val].batch(b // n_val)
