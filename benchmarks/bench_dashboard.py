@@ -1,6 +1,7 @@
 """Latency of one dashboard re-forecast, with and without the cached region context.
 
-Run: ``python benchmarks/bench_dashboard.py [--threads 2] [--repeats 20] [--out FILE.json]``
+Run: ``python benchmarks/bench_dashboard.py [--threads 2] [--repeats 20] [--weights DIR]
+[--no-pixel-share] [--out FILE.json]``
 
 On the shipped sample cube and weights, for a 64 x 64 and a 128 x 128 region and 3 horizons
 (5, 15, 30 days), it times what a slider move costs:
@@ -109,16 +110,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--sides", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--out", default="build/bench_dashboard.json")
+    parser.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
+    parser.add_argument("--no-pixel-share", action="store_true",
+                        help="recompute the per-pixel path's share of the context at every "
+                             "horizon and call (the path before it was cached), to compare")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     cube = with_drivers_in_memory(open_cube(sample_path()))
-    model, sha = load_model()
+    model, sha = load_model(args.weights) if args.weights else load_model()
+    if args.no_pixel_share:
+        model._pixel_static = lambda state: None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     header = {"torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "load_average_1min_before": round(load, 2), "start": START,
-              "weights_sha256": sha[:12]}
+              "weights_sha256": sha[:12], "pixel_share_cached": not args.no_pixel_share}
     print(", ".join(f"{k} {v}" for k, v in header.items()))
     results = [bench_region(model, cube, side, args.repeats) for side in args.sides]
     print(f"{'region':<9}{'tiles':>6}{'cached p50':>12}{'p90':>8}{'drivers':>9}{'network':>9}"

@@ -7,12 +7,15 @@ scored against the simulator's cloud-free truth on the scorecard's central windo
 linear interpolation between each pixel's clear observations on both sides (the peer to
 beat). Reflectance MSE over the observed bands, on pixels where both have a value.
 
-``--train-dates``/``--pixels-per-date`` and ``--params`` (JSON for the head's trees) compare
-settings; ``docs/heads.md`` quotes the runs below.
+``--train-dates``/``--pixels-per-date`` and ``--params`` (JSON for the head: its trees'
+settings, and ``"gate": false`` for the ungated correction) compare settings;
+``docs/heads.md`` quotes the runs below.
 
 Usage::
 
-    nice .venv/bin/python benchmarks/bench_fill.py --seeds 5151 8484
+    nice .venv/bin/python benchmarks/bench_fill.py --seeds 7373 5151 8484 \\
+        --weights data_samples/weights/kgvsf-small-pcwv
+    nice .venv/bin/python benchmarks/bench_fill.py --seeds 5151 --params '{"gate": false}'
     nice .venv/bin/python benchmarks/bench_fill.py --seeds 5151 --train-dates 24 \\
         --pixels-per-date 3000
     nice .venv/bin/python benchmarks/bench_fill.py --seeds 5151 --params \\

@@ -54,7 +54,7 @@ class Forecaster:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None,
                         device: Any = "auto") -> Forecaster:
-        """Load a checkpoint folder (default: the shipped ``kgvsf-small`` weights).
+        """Load a checkpoint folder (default: the shipped ``kgvsf-small-pcwv`` weights).
 
         Parameters
         ----------

@@ -9,11 +9,12 @@ from typing import Any
 from .data import data_dir
 
 #: Folder name of the shipped KG-VSF weights inside ``data_samples/weights/``.
-SHIPPED_WEIGHTS = "kgvsf-small"
+SHIPPED_WEIGHTS = "kgvsf-small-pcwv"
 
 
 def default_weights() -> Path:
-    """Path of the shipped ``small`` KG-VSF weights (safetensors + JSON config + model card)."""
+    """Path of the default shipped weights, ``kgvsf-small-pcwv`` (safetensors + JSON config,
+    calibrated intervals, model card; ``docs/model.md`` says why these)."""
     return data_dir() / "weights" / SHIPPED_WEIGHTS
 
 

@@ -3,14 +3,16 @@
 # with the `small` preset on three simulated worlds, calibrate its intervals on three worlds
 # nothing else uses, then score it beside the peers (kgvsf evaluate-weights) on another.
 #
-#   bash scripts/train_weights.sh        # data_samples/weights/kgvsf-small (the default weights:
+#   bash scripts/train_weights.sh        # data_samples/weights/kgvsf-small (the first weights:
 #                                        # token decoder, 2000 steps; about 30 minutes on 2 cores)
 #   PC=1 bash scripts/train_weights.sh   # data_samples/weights/kgvsf-small-pc (per-pixel context
 #                                        # path + NDVI term, 6000 steps; about an hour)
-#   PCWV=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwv (the same, also
-#                                        # on one random-weather variant of each world)
+#   PCWV=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwv (the default
+#                                        # weights: the same, also on one random-weather variant
+#                                        # of each world)
 #   PAIR=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwvp (the same, plus
-#                                        # the paired-variant loss, our extension, weight 1)
+#                                        # the paired-variant loss, our extension, weight 1; an
+#                                        # ablation, not shipped: docs/model.md)
 #
 # Extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
@@ -22,6 +24,7 @@ TEST_SEED=${TEST_SEED:-5151}
 OUT=build/weights
 if [ "${PAIR:-0}" = 1 ]; then
   NAME=kgvsf-small-pcwvp
+  SHIP=0   # an ablation: stays in build/weights
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 1
           --pair-weight 1)
 elif [ "${PCWV:-0}" = 1 ]; then
@@ -40,6 +43,10 @@ $KGVSF calibrate --weights "$OUT/$NAME" --seed 6262,6263,6264 --world-size small
   --cases 600 --case-seed 0 --out "$OUT/$NAME"
 $KGVSF evaluate-weights --weights "$OUT/$NAME" --seed "$TEST_SEED" \
   --out "build/evaluate-weights/$NAME" --card "$OUT/$NAME/MODEL_CARD.md"
+if [ "${SHIP:-1}" = 0 ]; then
+  echo "weights and card in $OUT/$NAME (not copied to data_samples)"
+  exit 0
+fi
 rm -rf "data_samples/weights/$NAME.new"
 mkdir -p data_samples/weights
 cp -r "$OUT/$NAME" "data_samples/weights/$NAME.new"

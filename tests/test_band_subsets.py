@@ -22,14 +22,13 @@ from kgvsf_explore import schema
 from kgvsf_explore.cube import Cube, Sampler, open_cube
 from kgvsf_explore.cube.cube import missing_bands
 from kgvsf_explore.cube.sampler import sample_to_tensors
-from kgvsf_explore.data import sample_path
+from kgvsf_explore.data import data_dir, sample_path
 from kgvsf_explore.errors import CubeValidationError, KGVSFError
 from kgvsf_explore.forecaster import Forecaster
 from kgvsf_explore.inference import context_batches, plan_tiles
 from kgvsf_explore.models import KGVSF, OBJECTIVES, PRESETS, TrainConfig
 from kgvsf_explore.scenario import Scenario
 from kgvsf_explore.training import CheckpointError, load_checkpoint, pretrain, save_checkpoint
-from kgvsf_explore.weights import default_weights
 from kgvsf_explore.world import make_world
 
 B05 = schema.BANDS.index("B05")
@@ -136,10 +135,13 @@ def sample_cube() -> Cube:
     return open_cube(sample_path()).window(0, 0, 64, 64).compute()
 
 
-def test_shipped_weights_lack_the_parameter_and_load(shipped):
-    keys = st.load_file(str(default_weights() / "model.safetensors")).keys()
+def test_weights_older_than_the_parameter_load():
+    """``kgvsf-small`` was saved before ``missing_band`` existed: it loads, with the token at 0."""
+    old = data_dir() / "weights" / "kgvsf-small"
+    keys = st.load_file(str(old / "model.safetensors")).keys()
     assert "image_encoder.missing_band" not in keys
-    assert float(shipped.model.image_encoder.missing_band.detach().abs().max()) == 0.0
+    fc = Forecaster.from_pretrained(old, device="cpu")
+    assert float(fc.model.image_encoder.missing_band.detach().abs().max()) == 0.0
 
 
 def test_band_mask_all_true_is_the_same_as_none(shipped, sample_cube):
@@ -211,11 +213,14 @@ def test_forecast_and_embed_without_b05(shipped, sample_cube):
     assert json.loads(part.attrs["kgvsf_not_observed_bands"]) == ["B05"]
     assert "kgvsf_not_observed" not in full.reflectance.attrs
     assert "kgvsf_not_observed" not in part.ndvi.attrs  # NDVI uses B04 and B08 only
-    # the model still sees six of seven bands: the forecast moves, but only a little
-    # (measured on this corner: mean |difference| about 0.002-0.008 per band, max < 0.04)
-    diff = np.abs(refl - ref)
-    assert 0 < float(diff.mean()) < 0.015 and float(diff.max()) < 0.1
-    assert float(np.abs(part.ndvi - full.ndvi).mean()) < 0.05
+    # the model still sees six of seven bands: the observed bands' forecasts move, but only a
+    # little (measured on this corner, mean |difference| per observed band: 0.002-0.009 with
+    # kgvsf-small, 0.003-0.017 with the default kgvsf-small-pcwv, whose per-pixel path never
+    # learnt a cube without B05; NDVI 0.027 and 0.060; B05 itself 0.003 and 0.13)
+    observed = [b for b in refl.band.values if b != "B05"]
+    diff = np.abs(refl - ref).sel(band=observed).mean(["horizon", "y", "x"])
+    assert 0 < float(diff.mean()) < 0.015 and float(diff.max()) < 0.03
+    assert float(np.abs(part.ndvi - full.ndvi).mean()) < 0.08
 
     dry = Scenario.parse("prcp =0", name="dry")
     whatif = shipped.forecast(lacking, None, START, (15,), [None, dry], progress=False)

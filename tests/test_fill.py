@@ -207,3 +207,29 @@ def test_scorecard_gaps_skip_the_fill_row_with_the_reason(fc: Forecaster, cube: 
     assert "at least 2 image dates" in errors.attrs["fill_skipped"]
     assert "linear_interpolation" in set(errors["method"])
     assert not any(m.endswith("-fill") for m in errors["method"])
+
+
+def test_the_gate_only_shrinks_the_correction(fc: Forecaster, cube: Cube, gaps,
+                                              filled: xr.Dataset) -> None:
+    """Gated (the default), every pixel's correction to linear interpolation is the ungated
+    one scaled by a factor in [0, 1]: never larger, never of the other sign."""
+    from kgvsf_explore.evaluation.peers.drivers import DriverSums
+    from kgvsf_explore.heads.fill import _Context, fill_region
+
+    hidden = hide_dates(cube, gaps)
+    hist = PixelHistory.from_cube(hidden)
+    ctx = _Context(fc.model, hidden, hist, DriverSums(hidden), slice(0, 32), slice(0, 32))
+    free = FillHead(seed=0, gate=False).fit(ctx, None, train_dates=FAST["train_dates"],
+                                            pixels_per_date=FAST["pixels_per_date"],
+                                            progress=False)
+    ungated = fill_region(fc.model, cube, gaps, head=free, progress=False)
+    rr, cc = (a.ravel() for a in np.mgrid[0:32, 0:32])
+    for t in gaps:
+        lin, _ = hist.interpolate((t - pd.Timestamp("1970-01-01")).days, rr, cc)
+        lin = lin.T.reshape(len(schema.BANDS), 32, 32)
+        gated = filled.reflectance.sel(time=t).values - lin
+        plain = ungated.reflectance.sel(time=t).values - lin
+        ok = np.isfinite(lin) & np.isfinite(plain)
+        assert (np.abs(gated[ok]) <= np.abs(plain[ok]) + 1e-6).all()
+        assert (gated[ok] * plain[ok] >= -1e-9).all()
+        assert np.abs(gated[ok]).sum() < np.abs(plain[ok]).sum()  # the gate does something

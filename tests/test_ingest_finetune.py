@@ -34,7 +34,7 @@ def test_finetune_from_shipped_weights(small_cube: Path, tmp_path: Path, capsys)
     record = json.loads((out / "training_data.json").read_text())
     assert record["adapted_on"]["path"] == str(small_cube)
     assert record["adapted_from"]["sha256"] == weights_sha256(default_weights())
-    assert "adapted from kgvsf-small" in record["description"]
+    assert f"adapted from {default_weights().name}" in record["description"]
     kx.Forecaster.from_pretrained(out)  # loads for forecasts
 
 

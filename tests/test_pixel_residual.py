@@ -154,3 +154,35 @@ def test_context_embeddings_carry_the_pixel_path_and_stay_causal(batch) -> None:
     torch.testing.assert_close(again[:, :-1], emb[:, :-1])  # earlier dates never see it
     assert not torch.allclose(again[:, -1], emb[:, -1])
     assert KGVSF(CFG).embed_dim == 32 + 16  # only pixel_context adds features
+
+
+@pytest.mark.parametrize("cfg", [CFG, CTX], ids=["anchor", "context"])
+def test_the_cached_pixel_share_forecasts_the_same_and_follows_new_weights(batch, cfg) -> None:
+    samples, b = batch
+    torch.manual_seed(1)
+    model = KGVSF(cfg, "kgvsf").eval()
+    for layer in (model.pixel.out, model.pixel.film):  # trained-like: a non-zero correction
+        torch.nn.init.normal_(layer.weight, std=0.3)
+        torch.nn.init.normal_(layer.bias, std=0.1)
+    with torch.no_grad():
+        state = model.encode_context(b)
+    s = samples[0]
+    one = state.select(0)
+    fut = b["drivers"][:1, s.t_index + 1:s.t_index + 1 + s.k]
+    ks = sorted({1, max(1, s.k // 2), s.k})
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            cached = model.forecast(one, fut, ks)
+        with torch.enable_grad():  # training never reads the cache
+            plain = model.forecast(one, fut, ks).detach()
+        return cached, plain
+
+    cached, plain = both()
+    assert one.pixel_static is not None
+    torch.testing.assert_close(cached, plain, rtol=0, atol=1e-5)
+    with torch.no_grad():  # an optimiser step changes the weights in place
+        model.pixel.inp.weight.add_(0.05 * torch.randn_like(model.pixel.inp.weight))
+    cached2, plain2 = both()
+    assert (plain2 - plain).abs().max() > 1e-3
+    torch.testing.assert_close(cached2, plain2, rtol=0, atol=1e-5)

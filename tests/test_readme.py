@@ -37,6 +37,6 @@ def test_more_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     exec(compile(first + second, "README examples", "exec"), scope)
     assert scope["emb"].dims == ("feature", "y", "x")
     assert scope["filled"].ndvi.dims == ("time", "y", "x")
-    assert scope["pc"].model.cfg.pixel_context
+    assert not scope["first"].model.cfg.pixel_context  # the first weights: token decoder only
     assert (tmp_path / "forecast.zarr").exists()
     assert scope["station"].variables == ("prcp", "tmax")

@@ -187,17 +187,26 @@ class FillHead:
         defaults, but 200 iterations; see ``docs/heads.md`` for the variants we compared).
     seed
         Random state of the regressors and of the sampled training pixels.
+    gate
+        Also fit each output on two halves of the learning dates (alternate dates) and scale
+        the correction, pixel by pixel, by how well the halves agree on it:
+        ``clip(a * b / ((a**2 + b**2) / 2), 0, 1)``. A correction both halves find (a snow
+        date, a harvest) is kept; one they disagree on (noise the trees fitted on a quiet
+        date) shrinks to 0 and linear interpolation stands. Costs two more fits per output.
     """
 
     def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 20,
-                 l2_regularization: float = 0.0, seed: int = 0) -> None:
+                 l2_regularization: float = 0.0, seed: int = 0, gate: bool = True) -> None:
         self.params = {"max_iter": max_iter, "learning_rate": learning_rate,
                        "max_leaf_nodes": max_leaf_nodes, "min_samples_leaf": min_samples_leaf,
                        "l2_regularization": l2_regularization, "random_state": seed,
                        "early_stopping": False}
         self.seed = seed
+        self.gate = bool(gate)
         self.models: list = []
+        #: per output, the models of the two halves of the learning dates (``gate``)
+        self.halves: list[tuple[Any, Any] | None] = []
         self.pcs: tuple[np.ndarray, np.ndarray] = (np.zeros(0, "float32"),
                                                    np.zeros((0, 0), "float32"))
         #: Image dates the head learnt from, and its number of training pixels.
@@ -234,8 +243,8 @@ class FillHead:
         pick = sorted(set(np.linspace(0, len(cand) - 1, min(train_dates, len(cand)))
                           .round().astype(int)))
         chosen = [cand[p] for p in pick]
-        xs, ys, embs = [], [], []
-        for j in tqdm(chosen, desc="fill head: learning", disable=not progress):
+        xs, ys, embs, half = [], [], [], []
+        for n, j in enumerate(tqdm(chosen, desc="fill head: learning", disable=not progress)):
             yy, xx = np.nonzero(inside[j])
             take = rng.permutation(len(yy))[:pixels_per_date]
             rr, cc = yy[take] + rows.start, xx[take] + cols.start
@@ -246,18 +255,28 @@ class FillHead:
             refl, nd = hist.gather(np.full(len(rr), j), rr, cc)
             xs.append(x)
             ys.append(np.concatenate([refl, nd[:, None]], 1) - base)
+            half.append(np.full(len(rr), n % 2, np.int8))
         e = np.concatenate(embs)
         self.pcs = _principal_components(e, N_EMBED_PCS, rng)
         mean, comps = self.pcs
         e_pc = (e - mean) @ comps.T
         x = np.concatenate([np.concatenate(xs), e_pc], 1)
         y = np.concatenate(ys).astype("float32")
-        self.models = []
+        part = np.concatenate(half)
+
+        def fit(rows: np.ndarray, c: int) -> Any:
+            ok = rows & np.isfinite(y[:, c])
+            if ok.sum() < 50:
+                return None
+            return HistGradientBoostingRegressor(**self.params).fit(x[ok], y[ok, c])
+
+        self.models, self.halves = [], []
+        everything = np.ones(len(y), bool)
         with threadpool_limits(limits=1, user_api="openmp"):
             for c in tqdm(range(y.shape[1]), desc="fill head: fitting", disable=not progress):
-                ok = np.isfinite(y[:, c])
-                self.models.append(HistGradientBoostingRegressor(**self.params).fit(
-                    x[ok], y[ok, c]) if ok.sum() >= 50 else None)
+                self.models.append(fit(everything, c))
+                pair = (fit(part == 0, c), fit(part == 1, c)) if self.gate else None
+                self.halves.append(pair if pair and None not in pair else None)
         self.train_dates = [str(hist.times[j].date()) for j in chosen]
         self.n_rows = int(len(x))
         return self
@@ -276,8 +295,14 @@ class FillHead:
         corr = np.zeros_like(base)
         with threadpool_limits(limits=1, user_api="openmp"):
             for c, m in enumerate(self.models):
-                if m is not None:
-                    corr[:, c] = m.predict(x)
+                if m is None:
+                    continue
+                corr[:, c] = m.predict(x)
+                if self.gate and self.halves[c] is not None:
+                    a, b = (h.predict(x) for h in self.halves[c])
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        agree = np.clip(a * b / ((a * a + b * b) / 2), 0.0, 1.0)
+                    corr[:, c] *= np.nan_to_num(agree)
         out = base + corr
         model = np.concatenate([m_refl.reshape(len(_B), -1).T, m_nd.reshape(-1, 1)], 1)
         out = np.where(np.isfinite(out), out, model)

@@ -121,7 +121,7 @@ def add_finetune_parser(sub: argparse._SubParsersAction) -> None:
                        help="adapt the pretrained KG-VSF weights to your cube")
     p.add_argument("--cube", required=True, help="cube (.zarr), e.g. from kgvsf ingest")
     p.add_argument("--out", required=True, help="output checkpoint folder")
-    p.add_argument("--weights", help="start checkpoint (default: the shipped kgvsf-small)")
+    p.add_argument("--weights", help="start checkpoint (default: the shipped kgvsf-small-pcwv)")
     p.add_argument("--steps", type=int, default=200, help="optimiser steps (both phases)")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate")
     p.add_argument("--batch-size", type=int, help="default: the checkpoint's")

@@ -92,7 +92,7 @@ def finetune(
     out_dir
         Output checkpoint folder (usable by ``Forecaster.from_pretrained(out_dir)``).
     weights
-        Start checkpoint; default the shipped ``kgvsf-small`` weights.
+        Start checkpoint; default the shipped ``kgvsf-small-pcwv`` weights.
     steps
         Optimiser steps, split evenly between masked reconstruction and forecasting.
     lr, batch_size, eval_every, val_batches, patience, seed

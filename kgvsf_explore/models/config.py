@@ -126,11 +126,12 @@ class TrainConfig:
     pair_weight
         Weight of the paired-variant loss (our extension, 0: off). Where the training cubes
         include weather variants of a world (same land, other weather: ``--weather-variants``),
-        some batches are pairs (a third of them with one variant per world): one tile, start date and horizon read from the
-        world and from a variant. The term is the mean squared error of the forecast
-        *change* between the two (variant minus world, normalised reflectance, plus the NDVI
-        change in units of 0.05 NDVI) against the observed change, so the network is taught
-        the size of a weather change directly, the answer a what-if question asks for.
+        some batches are pairs (a third of them with one variant per world): one tile, start
+        date and horizon read from the world and from a variant. The term is the mean squared
+        error of the forecast *change* between the two (variant minus world, normalised
+        reflectance, plus the NDVI change in units of 0.05 NDVI) against the observed change,
+        so the network is taught the size of a weather change directly, the answer a what-if
+        question asks for.
     """
 
     objective: str = "kgvsf"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -49,10 +51,31 @@ class PixelDecoder(nn.Module):
         f = self.act(self.expand(z))
         return unpatchify(f, self.cfg.patch, self.cfg.pixel_dim, self.cfg.tile)
 
+    def features_last(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, N, dim)`` -> per-pixel features channels-last ``(B, H, W, pixel_dim)`` (what
+        :meth:`features` holds, in the layout the per-pixel layers read without a copy)."""
+        p, side, c = self.cfg.patch, self.cfg.tile, self.cfg.pixel_dim
+        g = side // p
+        f = self.act(self.expand(z)).reshape(z.shape[0], g, g, c, p, p)
+        return f.permute(0, 1, 4, 2, 5, 3).reshape(z.shape[0], side, side, c)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(..., N, dim)`` -> normalised reflectance ``(..., C, H, W)``."""
         f = self.features(z)
         return self.out(f.movedim(-3, -1)).movedim(-1, -3)
+
+
+@dataclass
+class PixelStatic:
+    """A context's horizon- and weather-independent share of :class:`PixelResidual`
+    (channels-last): ``share`` ``(B, H, W, hidden)``, the input layer applied to the anchor
+    and context channels; ``last`` ``(B, H, W, C)`` the last clear observation; ``has``
+    ``(B, H, W, 1)`` whether there is one. ``key`` identifies the weights it was made with."""
+
+    share: torch.Tensor
+    last: torch.Tensor
+    has: torch.Tensor
+    key: tuple = ()
 
 
 class PixelResidual(nn.Module):
@@ -74,6 +97,8 @@ class PixelResidual(nn.Module):
         if cfg.pixel_context:  # the pixel's context series and the target's season
             hidden = 4 * cfg.pixel_dim
             extra = cfg.context * (c + 2) + 2
+        #: channels of the target's season at the end of the input (``pixel_context``)
+        self.n_season = 2 if cfg.pixel_context else 0
         self.inp = nn.Linear(cfg.pixel_dim + 2 * c + 2 + extra, hidden)
         self.film = nn.Linear(cfg.dim, 2 * hidden)
         self.act = nn.GELU()
@@ -104,3 +129,38 @@ class PixelResidual(nn.Module):
         h = h * (1 + gamma[:, None, None]) + beta[:, None, None]
         delta = self.out(self.act(h)).movedim(-1, 1)
         return torch.where(has > 0.5, last, base) + delta
+
+    def static(self, pixels: torch.Tensor) -> PixelStatic:
+        """What no horizon or weather changes, from a context's ``pixels`` ``(B, C + 2
+        [+ extra], H, W)`` (without the season): the input layer's share of those channels and
+        the anchor, channels-last. :meth:`forward_static` reuses it for every horizon and
+        scenario of the context (the dashboard's slider moves)."""
+        c = self.out.out_features
+        lo = self.inp.in_features - self.n_season - pixels.shape[1]
+        x = pixels.movedim(1, -1)
+        share = nn.functional.linear(x, self.inp.weight[:, lo:lo + pixels.shape[1]],
+                                     self.inp.bias)
+        return PixelStatic(share, x[..., :c].contiguous(), x[..., c:c + 1] > 0.5)
+
+    def forward_static(self, feats: torch.Tensor, base: torch.Tensor, static: PixelStatic,
+                       season: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from :meth:`static`'s share: ``feats`` ``(B, H, W, P)`` and
+        ``base`` ``(B, H, W, C)`` channels-last, ``season`` ``(B, 2)`` (sine and cosine of the
+        target's day of year; ``pixel_context`` only) -> normalised forecast ``(B, H, W, C)``."""
+        n = feats.shape[-1] + base.shape[-1]
+        w = self.inp.weight
+        parts = [feats, base]
+        if season is not None:
+            parts.append(season[:, None, None].expand(*base.shape[:-1], -1).to(base.dtype))
+            w = torch.cat([w[:, :n], w[:, -self.n_season:]], 1)
+        else:
+            w = w[:, :n]
+        x = torch.cat(parts, -1)
+        share = static.share.to(x.dtype)
+        # one GEMM adds the share: no pass over the hidden layer of its own
+        h = torch.addmm(share.reshape(-1, share.shape[-1]), x.reshape(-1, x.shape[-1]),
+                        w.T.to(x.dtype)).view(share.shape)
+        h = self.act(h)
+        gamma, beta = self.film(cond).chunk(2, dim=-1)
+        h = torch.addcmul(beta[:, None, None], h, 1 + gamma[:, None, None])
+        return torch.where(static.has, static.last, base) + self.out(self.act(h))

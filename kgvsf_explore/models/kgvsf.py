@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .heads import Forecaster, PixelDecoder, PixelResidual
+from .heads import Forecaster, PixelDecoder, PixelResidual, PixelStatic
 from .image_encoder import ImageEncoder
 from .objectives import CAUSAL, USES_WEATHER, check_objective
 from .sequence_encoder import SequenceEncoder
@@ -68,6 +68,9 @@ class ContextState:
     doy_t: torch.Tensor
     objective: str
     pixels: torch.Tensor | None = None
+    #: the per-pixel path's share of ``pixels``, made once for all horizons and scenarios
+    #: (inference only; see :meth:`KGVSF.forecast`)
+    pixel_static: PixelStatic | None = None
 
     def select(self, i: int) -> ContextState:
         """The state of sample ``i`` alone (batch of one)."""
@@ -113,11 +116,16 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return err / m.sum().to(diff.dtype).clamp_min(1.0)
 
 
+def _season_of(doy: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, 2)``: sine and cosine of the day of year ``doy`` ``(B,)``."""
+    angle = 2 * torch.pi * doy.to(dtype) / 365.25
+    return torch.stack([angle.sin(), angle.cos()], 1)
+
+
 def _season(doy: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``(B, 2, H, W)``: sine and cosine of the day of year ``doy`` ``(B,)``, broadcast over
     the pixels of ``like`` ``(B, C, H, W)`` (the per-pixel path's season channels)."""
-    angle = 2 * torch.pi * doy.to(like.dtype) / 365.25
-    season = torch.stack([angle.sin(), angle.cos()], 1)[:, :, None, None]
+    season = _season_of(doy, like.dtype)[:, :, None, None]
     return season.expand(-1, -1, *like.shape[-2:])
 
 
@@ -281,7 +289,34 @@ class KGVSF(nn.Module):
         if self._uses_weather(state.objective):
             weather = self.forecaster.summary(state.h_t, h_tk)
         z = self.forecaster(state.tokens[:, -1], weather, k)
+        static = self._pixel_static(state)
+        if static is not None:
+            return self._decode_static(z, weather, k, static, state.doy_t)
         return self._decode(z, weather, k, state.pixels, state.doy_t)
+
+    def _pixel_static(self, state: ContextState) -> PixelStatic | None:
+        """The state's :class:`PixelStatic`, made on first use (None when training: the
+        share would go stale as the weights change, and gradients must reach them)."""
+        if self.pixel is None or state.pixels is None or torch.is_grad_enabled():
+            return None
+        w = self.pixel.inp.weight
+        key = (id(w), w._version, w.dtype, w.device, state.pixels.dtype)
+        if state.pixel_static is None or state.pixel_static.key != key:
+            state.pixel_static = self.pixel.static(state.pixels.to(w.dtype))
+            state.pixel_static.key = key
+        return state.pixel_static
+
+    def _decode_static(self, z: torch.Tensor, weather: torch.Tensor | None, k: torch.Tensor,
+                       static: PixelStatic, doy_t: torch.Tensor) -> torch.Tensor:
+        """:meth:`_decode` of a ``pixel_residual`` model from the context's precomputed
+        share (the same forecast, up to float rounding, with about half the work)."""
+        feats = self.decoder.features_last(z)
+        base = self.decoder.out(feats)
+        cond = self.forecaster.k_embed(k)
+        if weather is not None:
+            cond = cond + weather
+        season = _season_of(doy_t + k, base.dtype) if self.cfg.pixel_context else None
+        return self.pixel.forward_static(feats, base, static, season, cond).movedim(-1, -3)
 
     def _pixel_history(self, images: torch.Tensor, valid: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
