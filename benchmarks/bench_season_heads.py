@@ -31,8 +31,10 @@ def _r2(t, p) -> float:
     return float(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
 
 
-def sm_forecasts(seed: int, leads: list[int], weights: str | None = None) -> dict:
-    """R^2 of the soil moisture heads ``lead`` days after each test-year image date."""
+def sm_forecasts(seed: int, leads: list[int], weights: str | None = None,
+                 weather: bool = True) -> dict:
+    """R^2 of the soil moisture heads ``lead`` days after each test-year image date (reading
+    the weather up to the target day unless ``weather`` is False)."""
     import numpy as np
     import xarray as xr
 
@@ -58,8 +60,10 @@ def sm_forecasts(seed: int, leads: list[int], weights: str | None = None) -> dic
             obs.append(xr.DataArray(np.where(a[None], sm.sel(day=days).values, np.nan),
                                     dims=("time", "y", "x"),
                                     coords={"time": days, "y": e.y.values, "x": e.x.values}))
-        head = SoilMoistureHead(lead_days=lead, seed=0).fit(embs, obs, progress=False)
-        pred = head.predict(test)
+        wx = cube if weather else None
+        head = SoilMoistureHead(lead_days=lead, seed=0).fit(embs, obs, weather=wx,
+                                                            progress=False)
+        pred = head.predict(test, weather=wx)
         keep = pred.time.values <= sm.day.values[-1]
         truth = sm.sel(day=pred.time.values[keep]).values[:, b]
         now = sm.sel(day=test.time.values[keep]).values[:, b]
@@ -80,10 +84,13 @@ def main() -> None:
     ap.add_argument("--weights", help="checkpoint folder (default: the shipped weights)")
     ap.add_argument("--leads", type=int, nargs="*", help="soil moisture forecast leads (days): "
                                                          "run only those, on --seeds")
+    ap.add_argument("--no-weather", action="store_true",
+                    help="soil moisture heads without the weather up to the day (--leads)")
     args = ap.parse_args()
     results: dict = {}
     if args.leads:
-        results = {seed: sm_forecasts(seed, args.leads, args.weights) for seed in args.seeds}
+        results = {seed: sm_forecasts(seed, args.leads, args.weights, not args.no_weather)
+                   for seed in args.seeds}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
         return

@@ -284,3 +284,43 @@ def test_cli_crop_map(tmp_path, fc, cube) -> None:
     bad = args[:4] + [str(tmp_path / "nope.parquet")] + args[5:-3] + [
         "--out", str(tmp_path / "m2.zarr"), "--quiet"]
     assert main(bad) == 2
+
+
+def test_soil_moisture_head_reads_the_weather_up_to_the_day(cube, tmp_path) -> None:
+    from kgvsf_explore.evaluation.peers.drivers import DriverSums
+    from kgvsf_explore.heads._base import days_of
+
+    da, _ = synthetic(f=4, like=cube.ds)
+    sums = DriverSums(cube)
+    rr, cc = (a.ravel() for a in np.mgrid[0:24, 0:24])
+    ip = sums.names.index("prcp")
+    rain = np.stack([sums.mean(d - 6, d, rr, cc)[:, ip].reshape(24, 24) for d in days_of(da)])
+    assert rain.std() > 0
+    # the soil answers the last week's rain, which no embedding feature carries
+    truth = xr.DataArray((0.25 + 0.05 * (rain - rain.mean()) / rain.std()).astype("float32"),
+                         dims=("time", "y", "x"),
+                         coords={"time": da.time.values, "y": da.y.values, "x": da.x.values})
+    train = truth.where(truth.x < truth.x[12])
+    right = (truth.x >= truth.x[12]).values
+    t = truth.values[:, :, right]
+
+    def r2(pred: xr.DataArray) -> float:
+        p = pred.values[:, :, right]
+        return float(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
+
+    plain = SoilMoistureHead(window=3, **FAST).fit(da, train, progress=False)
+    wx = SoilMoistureHead(window=3, **FAST).fit(da, train, weather=cube, progress=False)
+    assert "weather" in repr(wx) and wx.weather["drivers"] == list(sums.names)
+    with_weather = wx.predict(da, weather=cube)
+    assert r2(with_weather) > 0.8 and r2(with_weather) > r2(plain.predict(da)) + 0.3
+    back = SoilMoistureHead.load(wx.save(tmp_path / "sm-weather"))
+    np.testing.assert_array_equal(back.predict(da, weather=cube).values, with_weather.values)
+    with pytest.raises(HeadError, match="fitted with weather="):
+        wx.predict(da)
+    with pytest.raises(HeadError, match="fitted without weather="):
+        plain.predict(da, weather=cube)
+    with pytest.raises(HeadError, match="takes the Cube"):
+        SoilMoistureHead(**FAST).fit(da, train, weather=cube.ds)
+    far = da.assign_coords(x=da.x.values + 1e6)
+    with pytest.raises(HeadError, match="outside the weather cube"):
+        SoilMoistureHead(**FAST).fit(far, train.assign_coords(x=far.x.values), weather=cube)

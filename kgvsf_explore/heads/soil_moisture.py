@@ -6,6 +6,11 @@ embeddings of the last ``window`` image dates on or before ``d - lead_days`` (a
 age at ``d`` and its clear flag). ``lead_days=0`` estimates the soil moisture of an image date;
 ``lead_days > 0`` forecasts it that many days after the last image the head reads. It is fitted
 on a user's observations: a ``(time, y, x)`` raster or a table of points.
+
+With ``weather=cube`` the head also reads the weather up to the target day (each driver's mean
+over the 30 and the 7 days up to it, on the cube's grid): soil moisture answers rain within days,
+imagery weeks later, so what fell since the last image is most of what the embeddings cannot
+know. The random-forest peer reads the same two windows.
 """
 
 from __future__ import annotations
@@ -30,6 +35,40 @@ __all__ = ["SoilMoistureHead"]
 N_TIME = 6
 #: Observations more than this many days after the last image they could use are skipped.
 MAX_GAP_DAYS = 30
+#: Days of the weather windows read with ``weather=`` (each ending on the target day).
+WEATHER_WINDOWS = (30, 7)
+
+
+class _Weather:
+    """A cube's drivers as window means at embedded pixels (``weather=``)."""
+
+    def __init__(self, cube: Any) -> None:
+        from ..cube.cube import Cube
+        from ..evaluation.peers.drivers import DriverSums
+
+        if not isinstance(cube, Cube):
+            raise HeadError(f"weather= takes the Cube the embeddings were made from (with its "
+                            f"drivers); got {type(cube).__name__}")
+        self.sums = DriverSums(cube)
+        self.names = list(self.sums.names)
+        self.y = pd.Index(cube.ds[schema.Y_DIM].values)
+        self.x = pd.Index(cube.ds[schema.X_DIM].values)
+
+    def _index(self, coords: pd.Index, values: np.ndarray, dim: str) -> np.ndarray:
+        step = abs(float(coords[1] - coords[0])) if len(coords) > 1 else 1.0
+        idx = coords.get_indexer(values, method="nearest", tolerance=step / 2)
+        if (idx < 0).any():
+            raise HeadError(f"the embeddings' {dim} coordinates lie outside the weather cube's "
+                            "grid: pass weather= the cube the embeddings were made from")
+        return idx
+
+    def features(self, emb: xr.DataArray, rows: np.ndarray, cols: np.ndarray,
+                 days: np.ndarray) -> np.ndarray:
+        """``(n, V * len(WEATHER_WINDOWS))`` driver means (NaN before the cube's first day)."""
+        yi = self._index(self.y, emb[schema.Y_DIM].values, schema.Y_DIM)[rows]
+        xi = self._index(self.x, emb[schema.X_DIM].values, schema.X_DIM)[cols]
+        return np.concatenate([self.sums.mean(days - w + 1, days, yi, xi)
+                               for w in WEATHER_WINDOWS], 1)
 
 
 class SoilMoistureHead(SeasonHead):
@@ -70,11 +109,14 @@ class SoilMoistureHead(SeasonHead):
             hidden, steps, batch_size, lr, seed)
         self.max_samples, self.min_samples = max_samples, min_samples
         self.scale = (0.0, 1.0)
+        #: drivers, windows and standardisation of the weather input (None: not read)
+        self.weather: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         state = "fitted" if self.net is not None else "not fitted"
-        return (f"SoilMoistureHead(lead_days={self.lead_days}, window={self.window}, {state}, "
-                f"weights={self.weights_sha256[:12] or '?'})")
+        wx = ", weather" if self.weather else ""
+        return (f"SoilMoistureHead(lead_days={self.lead_days}, window={self.window}{wx}, "
+                f"{state}, weights={self.weights_sha256[:12] or '?'})")
 
     # ----------------------------------------------------------------- inputs
     def _windows(self, emb_days: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +125,34 @@ class SoilMoistureHead(SeasonHead):
         idx = last[:, None] - np.arange(self.window)[::-1][None]
         ok = (idx >= 0) & (last[:, None] >= 0)
         return np.clip(idx, 0, None), ok
+
+    def _weather_of(self, weather: Any, fitting: bool = False) -> _Weather | None:
+        """The weather reader, checked against what the head was fitted with."""
+        if weather is None:
+            if self.weather is not None and not fitting:
+                raise HeadError("this head was fitted with weather=: pass the cube of the "
+                                "embeddings as weather= here too")
+            return None
+        if not fitting and self.weather is None:
+            raise HeadError("this head was fitted without weather=; leave it out (or refit "
+                            "the head with weather=cube)")
+        wx = weather if isinstance(weather, _Weather) else _Weather(weather)
+        if not fitting and wx.names != self.weather["drivers"]:
+            raise HeadError(f"the head reads the drivers {self.weather['drivers']}; the "
+                            f"weather cube has {wx.names}")
+        return wx
+
+    def _weather_tf(self, wx: _Weather | None, emb: xr.DataArray, rows: np.ndarray,
+                    cols: np.ndarray, days: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """``tf`` with the standardised weather features appended to every date."""
+        if wx is None:
+            return tf
+        w = wx.features(emb, rows, cols, days)
+        mean = np.asarray(self.weather["mean"], "float32")
+        std = np.asarray(self.weather["std"], "float32")
+        w = np.nan_to_num((w - mean) / std).astype("float32")
+        return np.concatenate([tf, np.broadcast_to(w[:, None], (*tf.shape[:2], w.shape[1]))],
+                              -1)
 
     def _inputs(self, values: np.ndarray, clear: np.ndarray, doy: np.ndarray,
                 emb_days: np.ndarray, rows: np.ndarray, cols: np.ndarray, days: np.ndarray
@@ -98,7 +168,8 @@ class SoilMoistureHead(SeasonHead):
 
     # -------------------------------------------------------------------- fit
     def fit(self, embeddings: xr.DataArray | Sequence[xr.DataArray], observations: Any, *,
-            value_column: str | None = None, progress: bool = True) -> SoilMoistureHead:
+            weather: Any = None, value_column: str | None = None,
+            progress: bool = True) -> SoilMoistureHead:
         """Fit on soil moisture observations of one or several seasons.
 
         Parameters
@@ -109,6 +180,10 @@ class SoilMoistureHead(SeasonHead):
             A ``(time or day, y, x)`` DataArray on the grid (NaN: not observed) or a table of
             points (``x``, ``y`` in the grid's CRS, ``time``, value); a list (one per season)
             for several seasons, or one for all.
+        weather
+            The :class:`~kgvsf_explore.cube.Cube` the embeddings were made from: the head then
+            also reads each driver's mean over the 30 and 7 days up to the target day, and
+            needs ``weather=`` in :meth:`predict` too. None: embeddings only.
         value_column
             The table's value column (default ``soil_moisture``, ``sm`` or ``value``).
         progress
@@ -131,9 +206,10 @@ class SoilMoistureHead(SeasonHead):
         if len(obs) != len(embs):
             raise HeadError(f"{len(embs)} seasons of embeddings but {len(obs)} observation sets")
         self._source_of(embs)
+        wx = self._weather_of(weather, fitting=True)
         rng = np.random.default_rng(self.seed)
         per = max(1, self.max_samples // len(embs))
-        xs, tfs, ms, ys = [], [], [], []
+        xs, tfs, ms, ys, ws = [], [], [], [], []
         for e, o in zip(embs, obs):
             r, c, d, v = observation_points(o, e, value_column=value_column)
             ed = days_of(e)
@@ -150,6 +226,8 @@ class SoilMoistureHead(SeasonHead):
             tfs.append(tf[keep])
             ms.append(m[keep])
             ys.append(v[use][keep])
+            if wx is not None:
+                ws.append(wx.features(e, r[use][keep], c[use][keep], d[use][keep]))
         n = sum(len(y) for y in ys)
         if n < self.min_samples:
             raise TooFewLabelsError(
@@ -158,13 +236,24 @@ class SoilMoistureHead(SeasonHead):
                 f"needs at least {self.min_samples}: add observations or embed the seasons "
                 "they fall in")
         x, tf, m, y = (np.concatenate(a) for a in (xs, tfs, ms, ys))
+        self.weather = None
+        if wx is not None:
+            w = np.concatenate(ws)
+            self.weather = {"drivers": wx.names, "windows_days": list(WEATHER_WINDOWS),
+                            "mean": np.nan_to_num(np.nanmean(w, 0)).tolist(),
+                            "std": np.nan_to_num(np.nanstd(w, 0), nan=1.0).clip(1e-6).tolist()}
+            mean = np.asarray(self.weather["mean"], "float32")
+            std = np.asarray(self.weather["std"], "float32")
+            w = np.nan_to_num((w - mean) / std).astype("float32")
+            tf = np.concatenate([tf, np.broadcast_to(w[:, None], (*tf.shape[:2], w.shape[1]))],
+                                -1)
         self.scale = (float(y.mean()), float(max(y.std(), 1e-6)))
         yt = ((y - self.scale[0]) / self.scale[1]).astype("float32")
 
         def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.mse_loss(out[:, 0], target)
 
-        cfg = NetConfig(n_features=x.shape[-1], n_time=N_TIME, n_out=1, hidden=self.hidden,
+        cfg = NetConfig(n_features=x.shape[-1], n_time=tf.shape[-1], n_out=1, hidden=self.hidden,
                         steps=self.steps, batch_size=self.batch_size, lr=self.lr,
                         seed=self.seed)
         self.net = fit_net(cfg, x, tf, m, yt, loss, progress)
@@ -174,28 +263,31 @@ class SoilMoistureHead(SeasonHead):
 
     # ---------------------------------------------------------------- predict
     def predict_at(self, embeddings: xr.DataArray, rows: np.ndarray, cols: np.ndarray,
-                   days: np.ndarray) -> np.ndarray:
+                   days: np.ndarray, *, weather: Any = None) -> np.ndarray:
         """Soil moisture ``(n,)`` at pixels ``(rows, cols)`` on ``days`` (since 1970).
 
         NaN where no image date lies on or before ``day - lead_days`` or no embedding is
-        finite.
+        finite. ``weather``: the cube, for a head fitted with ``weather=``.
         """
         emb = check_embeddings(embeddings)
         self._check_source(emb)
         net = self._fitted()
+        wx = self._weather_of(weather)
         rows, cols, days = (np.asarray(a, np.int64) for a in (rows, cols, days))
         out = np.full(len(rows), np.nan, "float32")
         if not len(rows):
             return out
         x, tf, m = self._inputs(np.asarray(emb.values), clear_of(emb), emb["doy"].values,
                                 days_of(emb), rows, cols, days)
+        tf = self._weather_tf(wx, emb, rows, cols, days, tf)
         ok = m.any(1)
         if ok.any():
             pred = predict_net(net, x[ok], tf[ok], m[ok])[:, 0]
             out[ok] = pred * self.scale[1] + self.scale[0]
         return out
 
-    def predict(self, embeddings: xr.DataArray, *, block_pixels: int = 8192) -> xr.DataArray:
+    def predict(self, embeddings: xr.DataArray, *, weather: Any = None,
+                block_pixels: int = 8192) -> xr.DataArray:
         """Soil moisture ``lead_days`` after each image date of the season embeddings.
 
         Parameters
@@ -203,6 +295,8 @@ class SoilMoistureHead(SeasonHead):
         embeddings
             Season embeddings ``(time, feature, y, x)`` of the weights the head was fitted on
             (in memory or lazy: read ``block_pixels`` at a time).
+        weather
+            The cube the embeddings were made from, for a head fitted with ``weather=``.
         block_pixels
             Pixels per block.
 
@@ -216,6 +310,7 @@ class SoilMoistureHead(SeasonHead):
         emb = check_embeddings(embeddings)
         self._check_source(emb)
         self._fitted()
+        wx = self._weather_of(weather)
         nt, ny, nx = (emb.sizes[d] for d in (schema.TIME_DIM, schema.Y_DIM, schema.X_DIM))
         ed = days_of(emb)
         out = np.full((nt, ny, nx), np.nan, "float32")
@@ -230,7 +325,8 @@ class SoilMoistureHead(SeasonHead):
             nb = block.sizes[schema.Y_DIM]
             rr, cc = np.divmod(np.arange(nb * nx), nx)
             for t in range(nt):
-                pred = self.predict_at(block, rr, cc, np.full(len(rr), ed[t] + self.lead_days))
+                pred = self.predict_at(block, rr, cc, np.full(len(rr), ed[t] + self.lead_days),
+                                       weather=wx)
                 out[t, r0 + rr, cc] = pred
         times = pd.DatetimeIndex(emb[schema.TIME_DIM].values)
         coords = {k: v for k, v in emb.coords.items()
@@ -248,10 +344,13 @@ class SoilMoistureHead(SeasonHead):
     # ------------------------------------------------------------------ files
     def _config(self) -> dict[str, Any]:
         return {"lead_days": self.lead_days, "window": self.window, "scale": list(self.scale),
-                "time_features": "doy sin/cos x2, age/60 d, clear"}
+                "time_features": "doy sin/cos x2, age/60 d, clear"
+                                 + (", weather" if self.weather else ""),
+                "weather": self.weather}
 
     def _set_config(self, cfg: dict[str, Any]) -> None:
         self.lead_days, self.window = int(cfg["lead_days"]), int(cfg["window"])
         self.scale = (float(cfg["scale"][0]), float(cfg["scale"][1]))
+        self.weather = cfg.get("weather")
         net = cfg["net"]
         self.hidden, self.steps, self.seed = net["hidden"], net["steps"], net["seed"]

@@ -145,8 +145,9 @@ def season_crop_rows(season: SeasonInputs, split: FieldYearSplit, task, test,
 
 
 def season_sm_rows(season: SeasonInputs, split: FieldYearSplit, task, test,
-                   seeds: Sequence[int]) -> tuple[list[Row], list[dict]]:
-    """Soil moisture rows (R^2, RMSE) of the season head on the test tiles' pixels."""
+                   seeds: Sequence[int], weather: bool = True) -> tuple[list[Row], list[dict]]:
+    """Soil moisture rows (R^2, RMSE) of the season head on the test tiles' pixels; with
+    ``weather`` the head also reads the cube's weather up to the day (as the forest does)."""
     cube = season.cube
     sm = cube.soil_moisture
     group_a = split.pixels("finetune")
@@ -168,8 +169,11 @@ def season_sm_rows(season: SeasonInputs, split: FieldYearSplit, task, test,
     dd = np.concatenate([np.full(tile * tile, t) for _, _, t in pos])
     per_seed = []
     for seed in seeds:
-        head = SoilMoistureHead(steps=season.steps, seed=seed).fit(embs, obs, progress=False)
-        pred = head.predict_at(test_emb, rr, cc, dd).reshape(len(pos), 1, tile, tile)
+        wx = cube if weather else None
+        head = SoilMoistureHead(steps=season.steps, seed=seed).fit(embs, obs, weather=wx,
+                                                                    progress=False)
+        pred = head.predict_at(test_emb, rr, cc, dd, weather=wx).reshape(len(pos), 1, tile,
+                                                                          tile)
         per_seed.append(task.metrics(torch.from_numpy(np.nan_to_num(pred)), test,
                                      test.part_pixels))
     n_px, n_dates = int(test.part_pixels.sum()), len({int(t) for t in test.batch["t"]})
