@@ -6,8 +6,9 @@ embeddings at every image date of the year + a head fitted on the same labels) a
 forest, on the same field-year split and test pixels. The season embeddings are cached in
 ``build/peers-cache`` (a second run only refits the heads).
 
-With ``--leads``, also the soil moisture forecast heads (``lead_days``) on the same split: R^2
-of soil moisture ``lead`` days after each test-year image date on the test fields.
+With ``--leads``, only the soil moisture forecast heads (``lead_days``) on the same split: R^2
+of soil moisture ``lead`` days after each test-year image date on the test fields, the heads
+reading the weather up to the target day (``--no-weather``: embeddings only).
 
 Usage::
 
