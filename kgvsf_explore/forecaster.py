@@ -419,7 +419,8 @@ class Forecaster:
             less than half clear.
         head
             A fitted :class:`~kgvsf_explore.heads.FillHead` to reuse (fitted on this cube and
-            region, with these dates hidden), or None to fit one.
+            region, with these dates hidden); an unfitted one to fit with its settings (e.g.
+            ``FillHead(max_iter=50, gate=False)``, quicker); None to fit the default.
         train_dates, pixels_per_date
             How many image dates the head learns from (default: every usable one, up to
             400), and pixels per date. Many dates with few pixels each beat few dates with

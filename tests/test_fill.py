@@ -21,6 +21,11 @@ from kgvsf_explore.world import make_world
 FAST = {"train_dates": 8, "pixels_per_date": 400, "progress": False}
 
 
+def fast() -> dict:
+    """FAST with an unfitted head of fewer trees (fill fits it with its settings)."""
+    return {**FAST, "head": FillHead(max_iter=40, seed=0)}
+
+
 @pytest.fixture(scope="module")
 def cube() -> Cube:
     ds, fields = make_world(seed=31, size="tiny")
@@ -48,7 +53,7 @@ def gaps(cube: Cube) -> list[pd.Timestamp]:
 
 @pytest.fixture(scope="module")
 def filled(fc: Forecaster, cube: Cube, gaps) -> xr.Dataset:
-    return fc.fill(cube, None, gaps, **FAST)
+    return fc.fill(cube, None, gaps, **fast())
 
 
 def test_fill_dims_coords_attrs_and_finite(filled: xr.Dataset, cube: Cube, gaps) -> None:
@@ -95,14 +100,14 @@ def test_the_date_to_fill_never_informs_its_own_fill(fc: Forecaster, cube: Cube,
     at = ds.time.isin(pd.DatetimeIndex(gaps).values)
     for b in cube.bands:
         ds[b] = ds[b].where(~at, 0.9)
-    again = fc.fill(Cube(ds, fields=cube.fields), None, gaps, **FAST)
+    again = fc.fill(Cube(ds, fields=cube.fields), None, gaps, **fast())
     xr.testing.assert_allclose(again.reflectance, filled.reflectance)
 
 
 def test_fill_is_seeded_and_leaves_the_cube_untouched(fc: Forecaster, cube: Cube, gaps,
                                                       filled: xr.Dataset) -> None:
     before = cube.ds[schema.CLOUD_MASK].values.copy()
-    again = fc.fill(cube, None, gaps, **FAST)
+    again = fc.fill(cube, None, gaps, **fast())
     xr.testing.assert_identical(again, filled)
     np.testing.assert_array_equal(cube.ds[schema.CLOUD_MASK].values, before)
 
@@ -114,7 +119,7 @@ def test_a_day_between_images_and_a_region(fc: Forecaster, cube: Cube, gaps) -> 
     assert day not in cube.times
     xs, ys = cube.ds.x.values, cube.ds.y.values
     bbox = (xs[4], ys[20], xs[19], ys[4])
-    out = fc.fill(cube, bbox, str(day.date()), **FAST)
+    out = fc.fill(cube, bbox, str(day.date()), **fast())
     assert out.sizes["time"] == 1 and out.sizes["y"] == 17 and out.sizes["x"] == 16
     assert np.isfinite(out.ndvi.values).all()
 
@@ -147,28 +152,26 @@ def test_hide_dates_marks_only_those_dates(cube: Cube, gaps) -> None:
 ])
 def test_bad_dates_say_what_is_wrong(fc: Forecaster, cube: Cube, dates, match) -> None:
     with pytest.raises(KGVSFError, match=match):
-        fc.fill(cube, None, dates, **FAST)
+        fc.fill(cube, None, dates, **fast())
 
 
 def test_too_few_clear_dates_to_learn_from(fc: Forecaster, cube: Cube) -> None:
     ds = cube.ds.copy()
     ds[schema.CLOUD_MASK] = xr.ones_like(ds[schema.CLOUD_MASK])
     with pytest.raises(KGVSFError, match="at least 2 image dates"):
-        fc.fill(Cube(ds, fields=cube.fields), None, ["2022-06-01"], **FAST)
+        fc.fill(Cube(ds, fields=cube.fields), None, ["2022-06-01"], **fast())
 
 
 def test_a_fitted_head_is_reused(fc: Forecaster, cube: Cube, gaps, filled) -> None:
-    from kgvsf_explore.evaluation.peers.drivers import DriverSums
-    from kgvsf_explore.heads.fill import _Context
-
-    hidden = hide_dates(cube, gaps)
-    ctx = _Context(fc.model, hidden, PixelHistory.from_cube(hidden), DriverSums(hidden),
-                   slice(0, 32), slice(0, 32))
-    head = FillHead(seed=0).fit(ctx, None, train_dates=8, pixels_per_date=400,
-                                progress=False)
-    assert "fitted on" in repr(head) and "not fitted" in repr(FillHead())
-    out = fc.fill(cube, None, gaps, head=head, progress=False)
-    xr.testing.assert_allclose(out.reflectance, filled.reflectance)
+    head = FillHead(max_iter=40, seed=0)
+    assert "not fitted" in repr(head)
+    first = fc.fill(cube, None, gaps, head=head, **FAST)  # unfitted: fitted with its settings
+    assert "fitted on" in repr(head) and head.params["max_iter"] == 40
+    xr.testing.assert_allclose(first.reflectance, filled.reflectance)
+    models = list(head.models)
+    again = fc.fill(cube, None, gaps, head=head, progress=False)  # fitted: reused as it is
+    assert all(a is b for a, b in zip(head.models, models, strict=True))
+    xr.testing.assert_allclose(again.reflectance, filled.reflectance)
 
 
 def test_cli_fill_writes_a_store(tmp_path, cube: Cube, gaps, capsys) -> None:
@@ -219,9 +222,9 @@ def test_the_gate_only_shrinks_the_correction(fc: Forecaster, cube: Cube, gaps,
     hidden = hide_dates(cube, gaps)
     hist = PixelHistory.from_cube(hidden)
     ctx = _Context(fc.model, hidden, hist, DriverSums(hidden), slice(0, 32), slice(0, 32))
-    free = FillHead(seed=0, gate=False).fit(ctx, None, train_dates=FAST["train_dates"],
-                                            pixels_per_date=FAST["pixels_per_date"],
-                                            progress=False)
+    free = FillHead(seed=0, gate=False, max_iter=40).fit(  # as fast()'s head, ungated
+        ctx, None, train_dates=FAST["train_dates"], pixels_per_date=FAST["pixels_per_date"],
+        progress=False)
     ungated = fill_region(fc.model, cube, gaps, head=free, progress=False)
     rr, cc = (a.ravel() for a in np.mgrid[0:32, 0:32])
     for t in gaps:

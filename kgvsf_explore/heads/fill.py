@@ -339,9 +339,10 @@ def fill_region(model: Any, cube: Cube, dates: Any, *, region: Any = None,
     hidden = hide_dates(cube, times)
     hist = PixelHistory.from_cube(hidden)
     ctx = _Context(model, hidden, hist, DriverSums(hidden), rows, cols)
-    if head is None:
-        head = FillHead(seed=seed).fit(ctx, mask, train_dates=train_dates,
-                                       pixels_per_date=pixels_per_date, progress=progress)
+    if head is None or not head.models:  # none, or one whose settings to fit with
+        head = (head or FillHead(seed=seed)).fit(ctx, mask, train_dates=train_dates,
+                                                 pixels_per_date=pixels_per_date,
+                                                 progress=progress)
     from tqdm.auto import tqdm
 
     refl, nd = [], []
