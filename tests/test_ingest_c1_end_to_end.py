@@ -48,7 +48,7 @@ def test_c1_folder_and_minimal_station_to_forecast(c1_files: dict[str, Path], tm
 
     cube = kx.open_cube(cube_path)
     estimated = json.loads(cube.ds.attrs["kgvsf_weather_estimated"])
-    assert set(estimated) == {"srad", "vp"}
+    assert set(estimated) == {"srad", "vp", "swe"}
     assert "estimated" in cube.ds["srad"].attrs["kgvsf_derived"]
     assert schema.SURFACE_FLAG in cube.ds
     # the reflectance is the world's: C1 read with its own rule, not Collection 2's

@@ -11,7 +11,13 @@ import pytest
 import xarray as xr
 
 from kgvsf_explore import schema
-from kgvsf_explore.ingest import IngestError, daily_drivers, read_gridded, read_station_csv
+from kgvsf_explore.ingest import (
+    IngestError,
+    IngestWarning,
+    daily_drivers,
+    read_gridded,
+    read_station_csv,
+)
 from kgvsf_explore.ingest.units import convert, norm_units, split_column
 from kgvsf_explore.world.solar import day_length_s, saturation_vapour_pressure_pa
 
@@ -73,9 +79,9 @@ def test_daily_station_csv(tmp_path: Path) -> None:
     dayl = day_length_s(42.0, DAYS.day_of_year.values)
     np.testing.assert_allclose(d["dayl"].values, dayl, rtol=1e-5)
     np.testing.assert_allclose(d["srad"].values, 25e6 / dayl, rtol=1e-5)
-    assert (d["swe"].values == 0).all()
+    assert (d["swe"].values == 0).all()  # 30 degC: no snow
     derived = json.loads(d.attrs["kgvsf_weather_derived"])
-    assert "latitude" in derived["dayl"] and "0" in derived["swe"]
+    assert "latitude" in derived["dayl"] and "degree-day" in derived["swe"]
     assert all(d[v].attrs["units"] == schema.DRIVER_UNITS[v] for v in schema.DRIVERS)
 
 
@@ -172,3 +178,20 @@ def test_era5_like_netcdf(tmp_path: Path) -> None:
     np.testing.assert_allclose(d["tmax"].values, 21.85, rtol=1e-5)
     # day length differs per latitude row
     assert d["dayl"].values[0, 0, 0] > d["dayl"].values[0, 2, 0]
+
+
+def test_swe_absent_from_the_record_is_estimated_by_a_degree_day_model(tmp_path: Path) -> None:
+    f = _daily_frame()
+    cols = {c.split(" ")[0]: c for c in f.columns}
+    # five freezing days with 10 mm each, then a thaw at +4 degC mean
+    f[cols["tmax"]] = [271.15] * 5 + [281.15] * 5
+    f[cols["tmin"]] = [265.15] * 5 + [273.15] * 5
+    f[cols["prcp"]] = np.full(10, 0.01) if "(m)" in cols["prcp"] else np.full(10, 10.0)
+    with pytest.warns(IngestWarning, match="no swe: estimated"):
+        d = daily_drivers(read_station_csv(_csv(tmp_path, f)), lat=42.0)
+    swe = d["swe"].values
+    np.testing.assert_allclose(swe[:5], [10, 20, 30, 40, 50], rtol=1e-5)  # snow piles up
+    np.testing.assert_allclose(swe[5:], [40, 30, 20, 10, 0], atol=1e-4)  # melts 10 a day
+    assert "degree-day" in json.loads(d.attrs["kgvsf_weather_estimated"])["swe"]
+    assert "degree-day" in d["swe"].attrs["kgvsf_derived"]
+

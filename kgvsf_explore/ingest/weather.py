@@ -24,6 +24,7 @@ import xarray as xr
 
 from .. import schema
 from ..world.solar import day_length_s, saturation_vapour_pressure_pa
+from ..world.water import snowpack
 from ._errors import IngestError, IngestWarning
 from .estimate import (
     KRS_INTERIOR,
@@ -375,14 +376,17 @@ def daily_drivers(
     elif tags["srad"] == "flux24":
         agg["srad"] = xr.where(dayl > 0, agg["srad"] * 86400.0 / dayl.where(dayl > 0), 0.0)
         derived["srad"] = "24 h mean flux x 86400 / dayl (daylight-mean flux)"
+    if "swe" not in agg:
+        agg["swe"] = _snowpack(agg["prcp"], agg["tmax"], agg["tmin"])
+        estimated["swe"] = ("degree-day snow model from prcp, tmax and tmin (precipitation "
+                            "falls as snow when the daily mean is below 0 degC, melt 2.5 kg/m2 "
+                            "per degC day; snow-free on the record's first day), as gridded "
+                            "products such as Daymet estimate it")
     for q, how in estimated.items():
         derived[q] = "estimated: " + how
         warnings.warn(f"the weather has no {q}: estimated ({how}); recorded in the cube's "
                       "attrs['kgvsf_weather_estimated']. Give the measured values if you have "
                       "them", IngestWarning, stacklevel=2)
-    if "swe" not in agg:
-        agg["swe"] = xr.zeros_like(agg["prcp"])
-        derived["swe"] = "absent from the weather file: set to 0"
     out = xr.Dataset(coords={"day": full})
     for q in schema.DRIVERS:
         da = agg[q].astype("float32")
@@ -400,3 +404,14 @@ def daily_drivers(
     if "crs" in raw.attrs:
         out.attrs["crs"] = raw.attrs["crs"]
     return out
+
+
+def _snowpack(prcp: xr.DataArray, tmax: xr.DataArray, tmin: xr.DataArray) -> xr.DataArray:
+    """Daily snow water equivalent (kg/m2) of a record without one, by a degree-day model
+    (:func:`kgvsf_explore.world.water.snowpack`; a missing temperature melts nothing)."""
+    p = prcp.clip(min=0).transpose("day", ...)
+    tx, tn = (t.transpose(*p.dims).values for t in (tmax, tmin))
+    gap = ~(np.isfinite(tx) & np.isfinite(tn))  # a day at 0 degC: no snowfall, no melt
+    swe = snowpack(np.nan_to_num(p.values), np.where(gap, 0.0, tx), np.where(gap, 0.0, tn))
+    return p.copy(data=swe.astype("float32"))
+
