@@ -186,3 +186,8 @@ def test_the_cached_pixel_share_forecasts_the_same_and_follows_new_weights(batch
     cached2, plain2 = both()
     assert (plain2 - plain).abs().max() > 1e-3
     torch.testing.assert_close(cached2, plain2, rtol=0, atol=1e-5)
+    with torch.no_grad():  # the bias alone, too
+        model.pixel.inp.bias.add_(0.5)
+    cached3, plain3 = both()
+    assert (plain3 - plain2).abs().max() > 1e-3
+    torch.testing.assert_close(cached3, plain3, rtol=0, atol=1e-5)

@@ -299,8 +299,8 @@ class KGVSF(nn.Module):
         share would go stale as the weights change, and gradients must reach them)."""
         if self.pixel is None or state.pixels is None or torch.is_grad_enabled():
             return None
-        w = self.pixel.inp.weight
-        key = (id(w), w._version, w.dtype, w.device, state.pixels.dtype)
+        w, bias = self.pixel.inp.weight, self.pixel.inp.bias
+        key = (id(w), w._version, bias._version, w.dtype, w.device, state.pixels.dtype)
         if state.pixel_static is None or state.pixel_static.key != key:
             state.pixel_static = self.pixel.static(state.pixels.to(w.dtype))
             state.pixel_static.key = key
