@@ -142,17 +142,21 @@ class SoilMoistureHead(SeasonHead):
                             f"weather cube has {wx.names}")
         return wx
 
-    def _weather_tf(self, wx: _Weather | None, emb: xr.DataArray, rows: np.ndarray,
-                    cols: np.ndarray, days: np.ndarray, tf: np.ndarray) -> np.ndarray:
-        """``tf`` with the standardised weather features appended to every date."""
-        if wx is None:
-            return tf
-        w = wx.features(emb, rows, cols, days)
+    def _with_weather(self, tf: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``tf`` ``(n, T, F)`` with the weather features ``w`` ``(n, V)``, standardised by
+        the fitted statistics, appended to every date."""
         mean = np.asarray(self.weather["mean"], "float32")
         std = np.asarray(self.weather["std"], "float32")
         w = np.nan_to_num((w - mean) / std).astype("float32")
         return np.concatenate([tf, np.broadcast_to(w[:, None], (*tf.shape[:2], w.shape[1]))],
                               -1)
+
+    def _weather_tf(self, wx: _Weather | None, emb: xr.DataArray, rows: np.ndarray,
+                    cols: np.ndarray, days: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """``tf`` with the standardised weather features appended to every date."""
+        if wx is None:
+            return tf
+        return self._with_weather(tf, wx.features(emb, rows, cols, days))
 
     def _inputs(self, values: np.ndarray, clear: np.ndarray, doy: np.ndarray,
                 emb_days: np.ndarray, rows: np.ndarray, cols: np.ndarray, days: np.ndarray
@@ -242,11 +246,7 @@ class SoilMoistureHead(SeasonHead):
             self.weather = {"drivers": wx.names, "windows_days": list(WEATHER_WINDOWS),
                             "mean": np.nan_to_num(np.nanmean(w, 0)).tolist(),
                             "std": np.nan_to_num(np.nanstd(w, 0), nan=1.0).clip(1e-6).tolist()}
-            mean = np.asarray(self.weather["mean"], "float32")
-            std = np.asarray(self.weather["std"], "float32")
-            w = np.nan_to_num((w - mean) / std).astype("float32")
-            tf = np.concatenate([tf, np.broadcast_to(w[:, None], (*tf.shape[:2], w.shape[1]))],
-                                -1)
+            tf = self._with_weather(tf, w)
         self.scale = (float(y.mean()), float(max(y.std(), 1e-6)))
         yt = ((y - self.scale[0]) / self.scale[1]).astype("float32")
 
