@@ -1,11 +1,13 @@
 """The Panel layout of an :class:`~kgvsf_explore.app.explorer.Explorer`: widgets and panes.
 
-Only drawing happens here. The forecast maps are holoviews ``DynamicMap`` objects fed through
-``Pipe`` streams by one watcher of the explorer's outputs: a weather or horizon change sends new
-data into the existing plots (their data sources and colour ranges change, the axes and so a
-zoom stay); only a region of another extent gets new plots, sized to its shape. Their axes are
-linked (zoom one, all follow); clicking a forecast map picks the trajectory pixel. The overview
-map carries a box-select tool whose bounds become ``Explorer.bbox``; its axes stay on the cube.
+Only drawing happens here. The forecast maps and the region embedding are Bokeh figures
+(:mod:`._maps`) built once per page: one watcher of the explorer's outputs replaces their data,
+colour ranges and titles in place, so a weather or horizon change sends the page a small patch
+and the axes (and so a zoom) stay; a region of another extent refits the axes and frames to its
+shape. The four maps share their ranges (zoom one, all follow); clicking one picks the
+trajectory pixel. The overview map (a holoviews element, redrawn only when the layer or date
+changes) carries a box-select tool whose bounds become ``Explorer.bbox``; its axes stay on the
+cube.
 
 The sliders send their value when released (``value_throttled``; each key press when moved by
 keyboard), and the explorer computes only the newest request, so a dragged slider costs one
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.layouts import row
 
-from . import _plots
+from . import _maps, _plots
 from .explorer import OBSERVED
 
 if TYPE_CHECKING:
@@ -185,117 +188,72 @@ def _overview(ex: Explorer) -> pn.viewable.Viewable:
                              css_classes=["kgvsf-overview"])
 
 
-def _empty_image(title: str) -> hv.Image:
-    return _plots.image(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan), title)
+def _limit(*maps: np.ndarray | None) -> float:
+    """Half-width of a change map's colour range: the 99th percentile of ``|change|``."""
+    finite = np.concatenate([np.abs(m[np.isfinite(m)]) for m in maps if m is not None])
+    return max(float(np.percentile(finite, 99)) if finite.size else 0.0, 0.01)
 
 
-def _frame(result: Any) -> dict[str, Any]:
-    """Frame size of a forecast map: PANE wide, as high as the region's shape asks."""
+def _show_forecasts(maps: _maps.ForecastMaps, ex: Explorer) -> None:
+    """Put ``ex.result`` (and the truth) on the four maps; a new extent refits the axes."""
+    result = ex.result
     if result is None:
-        return {"frame_width": PANE, "frame_height": PANE}
-    ny, nx = result.ndvi_baseline.shape
-    return {"frame_width": PANE, "frame_height": max(40, round(PANE * ny / max(nx, 1))),
-            "data_aspect": None}
+        return
+    if _maps.extent(result.x, result.y) != maps.extent:
+        maps.fit(result.x, result.y)  # a new region; otherwise the zoom stays
+    x, y, m = result.x, result.y, maps.maps
+    target = f"t+{result.horizon} ({result.target.date()})"
+    m["baseline"].show(x, y, result.ndvi_baseline, f"observed weather: NDVI at {target}")
+    m["scenario"].show(x, y, result.ndvi_scenario, f"scenario: NDVI at t+{result.horizon}")
+    truth = ex.truth
+    lim = _limit(result.difference, None if truth is None else truth.difference)
+    m["difference"].show(x, y, result.difference, "model: scenario - observed NDVI",
+                         (-lim, lim))
+    _show_truth(maps, ex, lim)
 
 
-def _forecast_layout(ex: Explorer) -> tuple[hv.Layout, dict[str, hv.streams.Pipe]]:
-    """The four linked maps of the current region, fed by ``Pipe`` streams (see the module)."""
-    pipes = {"result": hv.streams.Pipe(data=ex.result),
-             "truth": hv.streams.Pipe(data=(ex.truth, ex.truth_status, ex.result)),
-             "pixel": hv.streams.Pipe(data=_traj_xy(ex.trajectory))}
-    opts = _frame(ex.result)
-
-    def base(data: Any) -> hv.Image:
-        result = data
-        if result is None:
-            return _empty_image("baseline forecast").opts(**opts)
-        return _plots.image(result.x, result.y, result.ndvi_baseline,
-                            f"observed weather: NDVI at t+{result.horizon} "
-                            f"({result.target.date()})", cmap="RdYlGn", clim=(-0.2, 1.0),
-                            label="NDVI", **opts)
-
-    def scen(data: Any) -> hv.Image:
-        result = data
-        if result is None:
-            return _empty_image("scenario forecast").opts(**opts)
-        return _plots.image(result.x, result.y, result.ndvi_scenario,
-                            f"scenario: NDVI at t+{result.horizon}", cmap="RdYlGn",
-                            clim=(-0.2, 1.0), label="NDVI", **opts)
-
-    def limit(result: Any, truth: Any) -> float:
-        vals = [np.abs(result.difference)]
-        if truth is not None:
-            vals.append(np.abs(truth.difference))
-        finite = np.concatenate([v[np.isfinite(v)] for v in vals])
-        return float(np.percentile(finite, 99)) if finite.size else 0.0
-
-    def diff(data: Any) -> hv.Image:
-        result = data
-        if result is None:
-            return _empty_image("difference").opts(**opts)
-        return _plots.difference(result.x, result.y, result.difference,
-                                 "model: scenario - observed NDVI",
-                                 limit(result, ex.truth), **opts)
-
-    def truth(data: Any) -> hv.Image:
-        answer, status, result = data
-        if result is None:
-            return _empty_image("simulator's answer").opts(**opts)
-        if answer is None:
-            title = status or "simulator's answer (toggle it in the sidebar)"
-            blank = np.full(result.difference.shape, np.nan)
-            return _plots.difference(result.x, result.y, blank, title[:60], 0.01, **opts)
-        return _plots.difference(answer.x, answer.y, answer.difference,
-                                 f"simulator: true change at {answer.target.date()}",
-                                 limit(result, answer), **opts)
-
-    maps = [hv.DynamicMap(fn, streams=[pipes["result"]]) for fn in (base, scen, diff)]
-    maps.append(hv.DynamicMap(truth, streams=[pipes["truth"]]))
-
-    def clicked(x: float | None, y: float | None) -> None:
-        if x is not None and y is not None:
-            ex.pixel = (float(x), float(y))
-
-    for m in maps:
-        hv.streams.Tap(source=m).add_subscriber(clicked)
-    marker = hv.DynamicMap(lambda data: _plots.pixel_marker(data), streams=[pipes["pixel"]])
-    layout = hv.Layout([m * marker for m in maps]).cols(4).opts(shared_axes=True)
-    return layout, pipes
+def _show_truth(maps: _maps.ForecastMaps, ex: Explorer, lim: float | None = None) -> None:
+    result, answer = ex.result, ex.truth
+    if result is None:
+        return
+    if lim is None:
+        lim = _limit(result.difference, None if answer is None else answer.difference)
+    if answer is None:
+        title = ex.truth_status or "simulator's answer (toggle it in the sidebar)"
+        blank = np.full(result.difference.shape, np.nan, "float32")
+        maps.maps["truth"].show(result.x, result.y, blank, title[:60], (-lim, lim))
+        return
+    maps.maps["truth"].show(answer.x, answer.y, answer.difference,
+                            f"simulator: true change at {answer.target.date()}", (-lim, lim))
+    maps.maps["difference"].show(result.x, result.y, result.difference,
+                                 "model: scenario - observed NDVI", (-lim, lim))
 
 
 def _traj_xy(traj: Any) -> tuple[float, float] | None:
     return None if traj is None else (traj.x, traj.y)
 
 
-def _extent(result: Any) -> tuple | None:
-    if result is None:
-        return None
-    return (float(result.x[0]), float(result.x[-1]), float(result.y[0]), float(result.y[-1]))
+def _forecast_panes(ex: Explorer) -> pn.pane.Bokeh:
+    """The four linked forecast maps, their data replaced in place at every change."""
+    def clicked(x: float, y: float) -> None:
+        ex.pixel = (x, y)
 
-
-def _forecast_panes(ex: Explorer) -> pn.pane.HoloViews:
-    """The forecast maps: a new extent gets new plots, anything else new data in place."""
-    layout, pipes = _forecast_layout(ex)
-    pane = pn.pane.HoloViews(layout, linked_axes=False, css_classes=["kgvsf-forecasts"])
-    state = {"extent": _extent(ex.result), "pipes": pipes}
+    maps = _maps.ForecastMaps(PANE, on_tap=clicked)
+    _show_forecasts(maps, ex)
+    maps.show_pixel(_traj_xy(ex.trajectory))
 
     def changed(*events: Any) -> None:
         names = {e.name for e in events}
-        extent = _extent(ex.result)
-        if extent != state["extent"]:
-            state["extent"] = extent
-            pane.object, state["pipes"] = _forecast_layout(ex)
-            return
-        pipes = state["pipes"]
         if "result" in names:
-            pipes["result"].send(ex.result)
-        if names & {"result", "truth", "truth_status"}:
-            pipes["truth"].send((ex.truth, ex.truth_status, ex.result))
+            _show_forecasts(maps, ex)
+        elif names & {"truth", "truth_status"}:
+            _show_truth(maps, ex)
         if "trajectory" in names:
-            pipes["pixel"].send(_traj_xy(ex.trajectory))
+            maps.show_pixel(_traj_xy(ex.trajectory))
 
     ex.param.watch(changed, ["result", "truth", "truth_status", "trajectory"])
-    return pane
+    # the class on the Bokeh model itself: the page (and the browser tests) find it there
+    return pn.pane.Bokeh(row(*maps.figures, css_classes=["kgvsf-forecasts"]))
 
 
 def _trajectory(ex: Explorer) -> pn.viewable.Viewable:
@@ -316,15 +274,19 @@ def _days(n: int) -> dt.timedelta:
     return dt.timedelta(days=int(n))
 
 
-def _embedding(ex: Explorer) -> pn.viewable.Viewable:
-    def view(context: Any) -> Any:
-        d = ex.region_embedding()
-        if d is None:
-            return _plots.message("no region yet", PANE)
-        return _plots.rgb(d["x"], d["y"], d["values"], d["title"], frame_width=PANE)
+def _embedding(ex: Explorer) -> pn.pane.Bokeh:
+    """The region's embedding in PCA false colour, replaced in place for a new context."""
+    rgb = _maps.RGBMap("region embedding (PCA RGB)", PANE, PANE)
 
-    return pn.pane.HoloViews(pn.bind(view, ex.param.context), linked_axes=False,
-                             css_classes=["kgvsf-embedding"])
+    def show(*_: Any) -> None:
+        d = ex.region_embedding()
+        if d is not None:
+            rgb.show(d["x"], d["y"], d["values"], d["title"])
+
+    show()
+    ex.param.watch(show, "context")
+    rgb.figure.css_classes = ["kgvsf-embedding"]
+    return pn.pane.Bokeh(rgb.figure)
 
 
 def _info(ex: Explorer) -> pn.viewable.Viewable:
