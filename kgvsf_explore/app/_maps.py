@@ -20,13 +20,23 @@ from typing import Any
 import numpy as np
 from bokeh.events import Tap
 from bokeh.models import (
+    BoxZoomTool,
     ColorBar,
     ColumnDataSource,
     HoverTool,
+    Image,
+    ImageRGBA,
     LinearColorMapper,
+    PanTool,
+    Plot,
     Range1d,
+    ResetTool,
+    SaveTool,
+    Scatter,
+    TapTool,
+    Title,
+    WheelZoomTool,
 )
-from bokeh.plotting import figure
 
 #: Colour of pixels without a value (masked, outside the data).
 NAN_COLOUR = "#eeeeee"
@@ -80,13 +90,16 @@ def _rgba(bands: np.ndarray) -> np.ndarray:
     return out.view(np.uint32)[..., 0]
 
 
-def _figure(title: str, width: int, height: int, x_range: Range1d, y_range: Range1d) -> Any:
-    fig = figure(title=title, frame_width=width, frame_height=height, x_range=x_range,
-                 y_range=y_range, tools=TOOLS, toolbar_location="above", match_aspect=False)
-    fig.axis.visible = False
-    fig.grid.visible = False
-    fig.min_border = 5
-    return fig
+def _figure(title: str, width: int, height: int, x_range: Range1d, y_range: Range1d) -> Plot:
+    """A bare plot: no axes or grid (a map in the cube's metres needs neither), so the page
+    builds few models."""
+    tools = [PanTool(), WheelZoomTool(), BoxZoomTool(), ResetTool(), SaveTool(), TapTool()]
+    plot = Plot(title=Title(text=title), frame_width=width, frame_height=height,
+                x_range=x_range, y_range=y_range, toolbar_location="above", min_border=5,
+                output_backend="canvas")
+    plot.add_tools(*tools)
+    plot.toolbar.active_scroll = tools[1]
+    return plot
 
 
 class ImageMap:
@@ -109,8 +122,8 @@ class ImageMap:
         self.mapper = LinearColorMapper(palette=palette(cmap), low=clim[0], high=clim[1],
                                         nan_color=NAN_COLOUR)
         self.figure = _figure(title, width, height, x_range, y_range)
-        renderer = self.figure.image(image="image", x="x", y="y", dw="dw", dh="dh",
-                                     source=self.source, color_mapper=self.mapper)
+        renderer = self.figure.add_glyph(self.source, Image(
+            image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=self.mapper))
         self.figure.add_tools(HoverTool(renderers=[renderer], tooltips=[
             ("x", "$x{0}"), ("y", "$y{0}"), (label, "@image{0.000}")]))
         self.figure.add_layout(ColorBar(color_mapper=self.mapper, width=10), "right")
@@ -133,8 +146,8 @@ class RGBMap:
         self.source = ColumnDataSource(_image_data(np.arange(2.0), np.arange(2.0),
                                                    _rgba(np.full((3, 2, 2), np.nan))))
         self.figure = _figure(title, width, height, Range1d(0, 2), Range1d(0, 2))
-        self.figure.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh",
-                               source=self.source)
+        self.figure.add_glyph(self.source, ImageRGBA(image="image", x="x", y="y", dw="dw",
+                                                     dh="dh"))
 
     def show(self, x: np.ndarray, y: np.ndarray, bands: np.ndarray, title: str) -> None:
         """Draw ``bands`` and fit the axes and the frame's height to the region."""
@@ -178,8 +191,8 @@ class ForecastMaps:
                      "truth": make("simulator's answer", change)}
         self.marker = ColumnDataSource({"x": [], "y": []})
         for m in self.maps.values():
-            m.figure.scatter("x", "y", source=self.marker, marker="x", size=12, line_width=2,
-                             color="black")
+            m.figure.add_glyph(self.marker, Scatter(x="x", y="y", marker="x", size=12,
+                                                    line_width=2, line_color="black"))
             if on_tap is not None:
                 m.figure.on_event(Tap, lambda e: on_tap(float(e.x), float(e.y)))
         self.extent: tuple | None = None

@@ -19,7 +19,10 @@ CLASS_COLOURS = ("#d9d9d9", "#f2c12e", "#3a9b3a", "#b5651d", "#8dd3c7", "#80b1d3
 
 MAP_OPTS: dict[str, Any] = {"data_aspect": 1, "frame_width": 300, "colorbar": True,
                             "xaxis": None, "yaxis": None, "toolbar": "above",
-                            "default_tools": ["pan", "wheel_zoom", "reset", "save"]}
+                            "default_tools": ["pan", "wheel_zoom", "reset", "save"],
+                            # holoviews asks for WebGL; a browser without a GPU (or headless)
+                            # emulates it and paints an image several times slower
+                            "backend_opts": {"plot.output_backend": "canvas"}}
 
 
 def image(x: np.ndarray, y: np.ndarray, values: np.ndarray, title: str, *,

@@ -110,19 +110,97 @@ def shared_inputs(cube: Any = None, weights: Any = None) -> tuple[Any, Any]:
         return _shared[key]
 
 
+class PreparedPages:
+    """A dashboard built ahead of time for the next browser session.
+
+    Building a page (the explorer encodes the default region's context and forecasts it; Panel
+    and Bokeh make a few hundred models) takes about a second of server time on 2 cores,
+    before the browser gets anything. Every page starts on the same default region and date,
+    so one is kept ready: a new session takes it and the next one is built in a background
+    thread :data:`PREPARE_DELAY_S` later (on one core: torch runs one thread when served, so
+    the browser keeps the other). A session that finds the spare still being built waits for
+    it; one that finds none (pages opened faster than they are built) builds its own.
+    """
+
+    def __init__(self, cube: Any = None, weights: Any = None) -> None:
+        self.cube, self.weights = cube, weights
+        self._lock = threading.Lock()
+        self._ready: tuple[Any, Any] | None = None
+        self._building: threading.Event | None = None  # set when the build in progress ends
+
+    def build(self) -> tuple[Any, Any]:
+        """A fresh ``(explorer, layout)`` on the shared cube and weights."""
+        from .explorer import Explorer
+
+        c, w = shared_inputs(self.cube, self.weights)
+        ex = Explorer(c, w)
+        return ex, ex.panel()
+
+    def prepare(self) -> None:
+        """Build the spare now (a no-op when one is ready or being built)."""
+        with self._lock:
+            if self._ready is not None or self._building is not None:
+                return
+            done = self._building = threading.Event()
+        try:
+            item = self.build()
+            with self._lock:
+                self._ready = item
+        finally:
+            with self._lock:
+                self._building = None
+            done.set()
+
+    def take(self, wait_s: float = 10.0) -> tuple[Any, Any]:
+        """The spare (waiting for one being built, which is sooner than a new build, or
+        building one now); the next spare is built :data:`PREPARE_DELAY_S` later."""
+        with self._lock:
+            building = self._building
+        if building is not None:
+            building.wait(wait_s)
+        with self._lock:
+            item, self._ready = self._ready, None
+        timer = threading.Timer(PREPARE_DELAY_S, self._prepare_quietly)
+        timer.daemon = True
+        timer.start()
+        return item if item is not None else self.build()
+
+    def _prepare_quietly(self) -> None:
+        try:
+            self.prepare()
+        except Exception:  # noqa: BLE001 - the next session builds its own page and says why
+            logging.getLogger(__name__).exception("preparing the next dashboard failed")
+
+
+#: Seconds between a session taking the prepared dashboard and the next one being built.
+PREPARE_DELAY_S = 0.5
+
+_prepared: dict[tuple, PreparedPages] = {}
+
+
+def prepared_pages(cube: Any = None, weights: Any = None) -> PreparedPages:
+    """The :class:`PreparedPages` of this cube and weights (one per server process)."""
+    key = (str(cube) if cube is not None else None, str(weights) if weights is not None else None)
+    with _shared_lock:
+        if key not in _prepared:
+            _prepared[key] = PreparedPages(cube, weights)
+        return _prepared[key]
+
+
 def session_app(cube: Any = None, weights: Any = None) -> Any:
-    """A fresh dashboard for one browser session (its own :class:`Explorer`)."""
+    """The dashboard for one browser session (its own :class:`Explorer`).
+
+    Served, the page is the one :class:`PreparedPages` built ahead, if it is ready.
+    """
     import panel as pn
 
-    from .explorer import Explorer
-
-    c, w = shared_inputs(cube, weights)
-    ex = Explorer(c, w)
     doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        ex.set_publisher(document_publisher(doc))
-        pn.state.on_session_destroyed(lambda _ctx: ex.close())
-    return ex.panel()
+    if doc is None or doc.session_context is None:  # not served: nothing to prepare for
+        return prepared_pages(cube, weights).build()[1]
+    ex, layout = prepared_pages(cube, weights).take()
+    ex.set_publisher(document_publisher(doc))
+    pn.state.on_session_destroyed(lambda _ctx: ex.close())
+    return layout
 
 
 def document_publisher(doc: Any) -> Any:
@@ -185,6 +263,10 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
             f"port {port} of this machine can use it (there is no login). Use the default "
             "address 127.0.0.1 unless you need access from elsewhere", UserWarning, stacklevel=2)
     shared_inputs(cube, weights)  # load once, before the first browser arrives
+    from ._layout import _ensure_extensions
+
+    _ensure_extensions()  # on this thread, before any page is built on another
+    prepared_pages(cube, weights).prepare()  # the first page is ready when the browser opens
     quiet_closed_tabs()
     pn.config.nthreads = SERVER_THREADS
     # an empty pane (the truth before it is asked for) is all-NaN on purpose
