@@ -189,3 +189,39 @@ def test_only_the_latest_request_is_computed(explorer: Explorer, monkeypatch) ->
         th.join(30)
     assert explorer.horizon == 15
     assert calls == [15] and explorer.result.horizon == 15
+
+
+def test_change_map_is_read_against_the_forecast_interval(explorer: Explorer, cube: Cube,
+                                                          forecaster: Forecaster) -> None:
+    from kgvsf_explore.inference.intervals import anchor_age, beyond_interval
+
+    assert explorer.calibration is not None  # the shipped weights carry intervals.json
+    root = _layout._forecast_panes(explorer).get_root()
+    assert explorer.result.inside is None  # observed weather: no change to read
+    explorer.param.update(rain_scale=0.0, temp_offset=5.0)
+    result = explorer.result
+    inside = result.inside
+    assert inside.shape == result.difference.shape and inside.dtype == bool
+    # the same as the library's forecast with intervals: inside == not beyond_interval
+    session = explorer.session
+    out = forecaster.forecast(cube, explorer.region, str(session.t.date()), [result.horizon],
+                              [None, explorer.scenario()], interval=0.8, progress=False)
+    beyond = np.asarray(beyond_interval(out).isel(scenario=0, horizon=0).values)
+    assert beyond.shape == inside.shape
+    assert np.mean(beyond == ~inside) > 0.99
+    assert 0 < inside.mean() < 1
+    y, x = session.coords()  # the age read from the context in memory == read from the cube
+    np.testing.assert_array_equal(session.anchor_age(),
+                                  anchor_age(cube, session.t, y, x, forecaster.cfg.context))
+    # the change map is veiled where the change is inside; the veil goes with the checkbox
+    diff = next(p for p in _image_plots(root) if "observed (pale" in p.title.text)
+    veil = [r for r in diff.renderers if isinstance(r, GlyphRenderer)
+            and type(r.glyph).__name__ == "ImageRGBA"]
+    def alpha() -> np.ndarray:
+        packed = np.asarray(veil[0].data_source.data["image"][0])
+        return packed.view(np.uint8).reshape(*packed.shape, 4)[..., 3]
+
+    assert (alpha() > 0).sum() == inside.sum() > 0
+    assert "beyond the 80% interval" in _layout._beyond(result)
+    explorer.fade_inside = False
+    assert alpha().sum() == 0 and "pale" not in diff.title.text

@@ -63,6 +63,7 @@ def _widgets(ex: Explorer) -> list[Any]:
         _drought_slider(ex, day0, day1),
         w.Select.from_param(ex.param.weather_year, options=years, width=SIDEBAR_WIDTH - 20),
         w.Checkbox.from_param(ex.param.show_truth, disabled=not ex.is_sample),
+        w.Checkbox.from_param(ex.param.fade_inside, disabled=ex.calibration is None),
     ]
     return widgets
 
@@ -207,9 +208,24 @@ def _show_forecasts(maps: _maps.ForecastMaps, ex: Explorer) -> None:
     m["scenario"].show(x, y, result.ndvi_scenario, f"scenario: NDVI at t+{result.horizon}")
     truth = ex.truth
     lim = _limit(result.difference, None if truth is None else truth.difference)
-    m["difference"].show(x, y, result.difference, "model: scenario - observed NDVI",
-                         (-lim, lim))
+    m["difference"].show(x, y, result.difference, _change_title(ex), (-lim, lim))
+    _show_fade(maps, ex)
     _show_truth(maps, ex, lim)
+
+
+def _change_title(ex: Explorer) -> str:
+    result = ex.result
+    if result is None or result.inside is None or not ex.fade_inside:
+        return "model: scenario - observed NDVI"
+    return f"model: scenario - observed (pale: inside the {result.interval_level:.0%} interval)"
+
+
+def _show_fade(maps: _maps.ForecastMaps, ex: Explorer) -> None:
+    """Veil the model's change where it stays inside the forecast interval (if asked)."""
+    result = ex.result
+    if result is None:
+        return
+    maps.show_fade(result.x, result.y, result.inside if ex.fade_inside else None)
 
 
 def _show_truth(maps: _maps.ForecastMaps, ex: Explorer, lim: float | None = None) -> None:
@@ -225,8 +241,8 @@ def _show_truth(maps: _maps.ForecastMaps, ex: Explorer, lim: float | None = None
         return
     maps.maps["truth"].show(answer.x, answer.y, answer.difference,
                             f"simulator: true change at {answer.target.date()}", (-lim, lim))
-    maps.maps["difference"].show(result.x, result.y, result.difference,
-                                 "model: scenario - observed NDVI", (-lim, lim))
+    maps.maps["difference"].show(result.x, result.y, result.difference, _change_title(ex),
+                                 (-lim, lim))
 
 
 def _traj_xy(traj: Any) -> tuple[float, float] | None:
@@ -248,10 +264,14 @@ def _forecast_panes(ex: Explorer) -> pn.pane.Bokeh:
             _show_forecasts(maps, ex)
         elif names & {"truth", "truth_status"}:
             _show_truth(maps, ex)
+        if "fade_inside" in names and "result" not in names:
+            _show_fade(maps, ex)
+            fig = maps.maps["difference"].figure
+            fig.title.text = _change_title(ex)
         if "trajectory" in names:
             maps.show_pixel(_traj_xy(ex.trajectory))
 
-    ex.param.watch(changed, ["result", "truth", "truth_status", "trajectory"])
+    ex.param.watch(changed, ["result", "truth", "truth_status", "trajectory", "fade_inside"])
     # the class on the Bokeh model itself: the page (and the browser tests) find it there
     return pn.pane.Bokeh(row(*maps.figures, css_classes=["kgvsf-forecasts"]))
 
@@ -299,7 +319,7 @@ def _info(ex: Explorer) -> pn.viewable.Viewable:
                 f"{result.y.min():.0f}..{result.y.max():.0f} ({nx} x {ny} px) &nbsp; "
                 f"**t** = {result.t.date()}, **k** = {result.horizon} days "
                 f"(**t+k** = {result.target.date()}) &nbsp; **weather**: "
-                f"{result.scenario_text} &nbsp; *re-forecast in "
+                f"{result.scenario_text}{_beyond(result)} &nbsp; *re-forecast in "
                 f"{1000 * result.seconds:.0f} ms; weights {sha}*")
         if show_truth:
             said = truth_status or (f"answered in {truth.seconds:.1f} s (dashed "
@@ -310,6 +330,15 @@ def _info(ex: Explorer) -> pn.viewable.Viewable:
     bound = pn.bind(view, ex.param.result, ex.param.truth, ex.param.truth_status,
                     ex.param.show_truth)
     return pn.pane.Markdown(bound, sizing_mode="stretch_width", css_classes=["kgvsf-info"])
+
+
+def _beyond(result: Any) -> str:
+    """How much of the region the scenario moves beyond the forecast interval."""
+    if result.inside is None:
+        return ""
+    share = 1.0 - float(np.mean(result.inside[np.isfinite(result.difference)])) \
+        if np.isfinite(result.difference).any() else 0.0
+    return f" ({share:.0%} of pixels beyond the {result.interval_level:.0%} interval)"
 
 
 def _alert(ex: Explorer) -> pn.pane.Alert:

@@ -40,7 +40,8 @@ from bokeh.models import (
 
 #: Colour of pixels without a value (masked, outside the data).
 NAN_COLOUR = "#eeeeee"
-TOOLS = "pan,wheel_zoom,box_zoom,reset,save,tap"
+#: Opacity (0-255) of the white veil over changes inside the forecast interval.
+VEIL_ALPHA = 200
 
 
 def palette(name: str, n: int = 256) -> list[str]:
@@ -87,6 +88,13 @@ def _rgba(bands: np.ndarray) -> np.ndarray:
     out = np.empty(rgb.shape[1:] + (4,), dtype=np.uint8)
     out[..., :3] = np.moveaxis(rgb, 0, -1)
     out[..., 3] = 255
+    return out.view(np.uint32)[..., 0]
+
+
+def _veil(mask: np.ndarray) -> np.ndarray:
+    """Packed RGBA: translucent white where ``mask``, transparent elsewhere."""
+    out = np.zeros(mask.shape + (4,), dtype=np.uint8)
+    out[mask] = (255, 255, 255, VEIL_ALPHA)
     return out.view(np.uint32)[..., 0]
 
 
@@ -189,6 +197,11 @@ class ForecastMaps:
                      "scenario": make("scenario forecast", ndvi),
                      "difference": make("difference", change),
                      "truth": make("simulator's answer", change)}
+        # the change map's veil: white over pixels whose change is inside the interval
+        self.fade = ColumnDataSource(_image_data(np.arange(2.0), np.arange(2.0),
+                                                 _veil(np.zeros((2, 2), bool))))
+        self.maps["difference"].figure.add_glyph(self.fade, ImageRGBA(
+            image="image", x="x", y="y", dw="dw", dh="dh"))
         self.marker = ColumnDataSource({"x": [], "y": []})
         for m in self.maps.values():
             m.figure.add_glyph(self.marker, Scatter(x="x", y="y", marker="x", size=12,
@@ -207,6 +220,11 @@ class ForecastMaps:
         self.extent = extent(x, y)
         for fig in self.figures:
             fit(fig, x, y)
+
+    def show_fade(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> None:
+        """Veil the change map where ``mask`` ``(y, x)`` is True (None: no veil)."""
+        mask = np.zeros((len(y), len(x)), bool) if mask is None else np.asarray(mask, bool)
+        self.fade.data = _image_data(x, y, _upright(x, y, _veil(mask)))
 
     def show_pixel(self, xy: Sequence[float] | None) -> None:
         """Mark the clicked pixel (None: no mark)."""

@@ -36,7 +36,7 @@ import param
 from .. import schema
 from ..errors import KGVSFError
 from .controls import WeatherControls
-from .inputs import load_weights, open_cube_arg
+from .inputs import load_calibration, load_weights, open_cube_arg
 from .layers import LAYERS, layer_data
 from .results import Forecasts, Trajectory, TrueAnswer
 from .session import RegionSession, SessionCache, ndvi, with_drivers_in_memory
@@ -51,6 +51,9 @@ BUSY_DELAY_S = 0.3
 
 #: The ``weather_year`` value that keeps each year's own weather.
 OBSERVED = "observed"
+
+#: Level of the forecast interval a change is read against (the maps fade changes inside it).
+INTERVAL_LEVEL = 0.8
 
 
 class Explorer(param.Parameterized):
@@ -103,6 +106,9 @@ class Explorer(param.Parameterized):
     weather_year = param.Selector(default=OBSERVED, objects=[OBSERVED],
                                   label="Weather of year (forecast period)")
     show_truth = param.Boolean(default=False, label="Show the simulator's true answer")
+    fade_inside = param.Boolean(default=True, label="Fade changes inside the 80 % interval",
+                                doc="Fade the model's change map where the scenario stays "
+                                    "inside the observed-weather forecast's interval.")
     pixel = param.NumericTuple(default=None, length=2, allow_None=True,
                                doc="(x, y) of the pixel whose trajectory is shown.")
 
@@ -123,6 +129,9 @@ class Explorer(param.Parameterized):
         super().__init__()
         self.cube = with_drivers_in_memory(open_cube_arg(cube))
         self.model, self.weights_id, self.weights_error = load_weights(weights)
+        #: The weights' forecast-interval calibration (None: no intervals on the maps).
+        self.calibration = load_calibration(weights, self.weights_id) \
+            if self.model is not None else None
         ds = self.cube.ds
         self.times = pd.DatetimeIndex(ds[schema.TIME_DIM].values)
         self.days = pd.DatetimeIndex(ds[schema.DAY_DIM].values)
@@ -393,9 +402,19 @@ class Explorer(param.Parameterized):
         notes = list(self.controls.notes(session.t, session.k_max))
         notes += session.warnings if scen is not None else []
         notes += session.band_notes
-        result = Forecasts(session.t, h, x, y, base, out, ndvi(base, bands), ndvi(out, bands),
+        nd_base, nd_out = ndvi(base, bands), ndvi(out, bands)
+        inside = None
+        if self.calibration is not None and scen is not None:
+            from ..inference.intervals import pixel_bounds
+
+            lo, hi = pixel_bounds(self.calibration, nd_base, "ndvi", h,
+                                  session.t + pd.Timedelta(days=h), session.anchor_age(),
+                                  INTERVAL_LEVEL)
+            inside = (nd_out >= lo) & (nd_out <= hi)
+        result = Forecasts(session.t, h, x, y, base, out, nd_base, nd_out,
                            str(scen) if scen is not None else "observed weather",
-                           time.perf_counter() - t0, notes)
+                           time.perf_counter() - t0, notes, inside,
+                           INTERVAL_LEVEL if inside is not None else None)
         self.session = session
         self._result = result
         rx, ry = self.cube.res_xy

@@ -45,3 +45,31 @@ def load_weights(weights: Any) -> tuple[Any, str, str]:
     except Exception as err:  # noqa: BLE001 - any unreadable checkpoint: say so, keep serving
         return None, "", f"cannot load the weights in {folder}: {type(err).__name__}: {err}"
     return model, sha, ""
+
+
+def load_calibration(weights: Any, sha: str) -> Any:
+    """The forecast-interval calibration of the weights (None when they have none).
+
+    A :class:`~kgvsf_explore.Forecaster` gives its own (:attr:`Forecaster.intervals`); a
+    checkpoint folder (None: the shipped weights) the ``intervals.json`` in it, if it was made
+    for these weights.
+    """
+    from ..forecaster import Forecaster
+    from ..inference.intervals import FILENAME, Calibration, IntervalsError
+    from ..weights import default_weights
+
+    if isinstance(weights, Forecaster):
+        try:
+            return weights.intervals
+        except IntervalsError:
+            return None
+    if not isinstance(weights, (str, Path)) and weights is not None:
+        return None
+    path = (Path(weights) if weights is not None else default_weights()) / FILENAME
+    if not path.is_file():
+        return None
+    try:
+        cal = Calibration.load(path)
+    except (IntervalsError, OSError, ValueError):
+        return None
+    return cal if sha and cal.weights_sha256 == sha else None

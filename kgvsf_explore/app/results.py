@@ -23,6 +23,11 @@ class Forecasts:
     scenario_text: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: ``(y, x)``: True where the scenario's NDVI lies inside the observed-weather forecast's
+    #: interval (the change is within the forecast's uncertainty); None without intervals.
+    inside: np.ndarray | None = None
+    #: Level of that interval (0.8: between its 10 % and 90 % quantiles).
+    interval_level: float | None = None
 
     @property
     def target(self) -> pd.Timestamp:

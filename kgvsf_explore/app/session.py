@@ -117,6 +117,7 @@ class RegionSession:
         self._baseline: dict[int, np.ndarray] = {}
         self._embedding: np.ndarray | None = None
         self._rgb: np.ndarray | None = None
+        self._age: np.ndarray | None = None
         self.warnings: list[str] = []
         #: The model's bands the cube never observed (the model predicts them from the others).
         self.missing_bands: tuple[str, ...] = plan.missing_bands
@@ -239,6 +240,25 @@ class RegionSession:
     def driver_days(self) -> pd.DatetimeIndex:
         """Days of :meth:`tile_drivers_at` rows."""
         return self.plan.days[self.plan.first_day:self.t_day + self.k_max + 1]
+
+    def anchor_age(self) -> np.ndarray:
+        """Days ``(y, x)`` between ``t`` and each pixel's last clear context image, read from
+        the context already in memory (:data:`~kgvsf_explore.inference.intervals.NO_CLEAR_AGE`
+        where none is clear); computed once."""
+        if self._age is None:
+            from ..inference.intervals import NO_CLEAR_AGE
+
+            stitch = Stitcher(self.plan)
+            for chunk, batch in self.batches:
+                clear = (batch["mask"] & batch["context_mask"][:, :, None, None]).numpy()
+                days = -batch["image_offsets"].numpy()
+                age = np.full(clear.shape[:1] + clear.shape[2:], NO_CLEAR_AGE, "float64")
+                for j in range(clear.shape[1]):  # oldest first: a newer clear look wins
+                    age = np.where(clear[:, j], days[:, j, None, None], age)
+                for i, origin in enumerate(chunk):
+                    stitch.add(origin, age[i][None])
+            self._age = np.rint(stitch.result()[0]).astype(np.int64)
+        return self._age
 
     # ---------------------------------------------------------------- embeddings
     def embedding(self) -> np.ndarray:

@@ -59,9 +59,9 @@ from .. import schema
 from ..errors import KGVSFError
 
 __all__ = ["AGE_CLASSES", "DEFAULT_PROBABILITIES", "FILENAME", "Calibration",
-           "IntervalsError", "IntervalsMismatchError", "add_intervals", "age_class",
+           "IntervalsError", "IntervalsMismatchError", "add_intervals", "age_class", "anchor_age",
            "beyond_interval", "calibrate", "case_residuals", "check_level", "conformal_quantile",
-           "default_level_names", "season_of"]
+           "default_level_names", "pixel_bounds", "season_of"]
 
 #: File name of a calibration beside the weights.
 FILENAME = "intervals.json"
@@ -428,20 +428,58 @@ def calibrate(model: Any, cube: Any, *, weights_sha256: str, n_cases: int = 600,
 
 
 # ------------------------------------------------------------------------------ apply
-def _region_age(cube: Any, out: xr.Dataset, context: int) -> np.ndarray:
-    """Anchor age ``(y, x)`` of the forecast's pixels: days between ``t`` and the last clear
-    image among the ``context`` image dates up to ``t`` (the model's context)."""
-    t = pd.Timestamp(out.attrs["t"])
+def anchor_age(cube: Any, t: Any, y: np.ndarray, x: np.ndarray, context: int = 6) -> np.ndarray:
+    """Anchor age ``(y, x)`` of pixels at centres ``y``, ``x``: days between ``t`` and the
+    pixel's last clear image among the ``context`` image dates up to ``t`` (the model's
+    context); :data:`NO_CLEAR_AGE` where none is clear."""
+    t = pd.Timestamp(t)
     times = cube.times
     idx = np.flatnonzero(times.normalize() <= t)[-context:]
-    valid = cube.valid.isel({schema.TIME_DIM: idx}).sel(
-        {schema.Y_DIM: out[schema.Y_DIM].values, schema.X_DIM: out[schema.X_DIM].values})
+    valid = cube.valid.isel({schema.TIME_DIM: idx}).sel({schema.Y_DIM: y, schema.X_DIM: x})
     ok = np.asarray(valid.values, bool)
     offs = (t - times[idx].normalize()).days.to_numpy()
     age = np.full(ok.shape[1:], NO_CLEAR_AGE, dtype=np.int64)
     for j in range(ok.shape[0]):
         age[ok[j]] = offs[j]
     return age
+
+
+def _region_age(cube: Any, out: xr.Dataset, context: int) -> np.ndarray:
+    return anchor_age(cube, out.attrs["t"], out[schema.Y_DIM].values, out[schema.X_DIM].values,
+                      context)
+
+
+def pixel_bounds(calibration: Calibration, values: np.ndarray, variable: str, horizon: int,
+                 target: Any, age: np.ndarray, level: float = 0.8) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """Lower and upper bounds of one forecast map, as :func:`add_intervals` makes them.
+
+    Parameters
+    ----------
+    calibration
+        The weights' :class:`Calibration`.
+    values
+        The forecast ``(y, x)`` of ``variable`` (``"ndvi"`` or a band name).
+    horizon, target
+        Its horizon (days) and date ``t + horizon`` (the season of the group).
+    age
+        Anchor ages ``(y, x)`` (:func:`anchor_age`).
+    level
+        Central interval level.
+    """
+    from ..evaluation.scorecard.rows import bin_of
+
+    p_lo, p_hi, _, _ = check_level(calibration, level)
+    b, s = bin_of(int(horizon)) or "*", season_of(pd.Timestamp(target).month)
+    cls = age_class(age)
+    out = []
+    for p in (p_lo, p_hi):
+        table = np.array([calibration.offsets(variable, b, s, a[0], p) for a in AGE_CLASSES],
+                         dtype="float32")
+        bound = np.asarray(values, dtype="float32") + table[cls]
+        lo_clip, hi_clip = (-1.0, 1.0) if variable == "ndvi" else (0.0, np.inf)
+        out.append(np.clip(bound, lo_clip, hi_clip))
+    return out[0], out[1]
 
 
 def add_intervals(out: xr.Dataset, cube: Any, calibration: Calibration, level: float = 0.8,
