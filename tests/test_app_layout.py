@@ -152,8 +152,10 @@ def test_outputs_go_through_the_publisher(cube: Cube, forecaster: Forecaster) ->
 
     ex.set_publisher(publish)
     first = ex.result
-    ex.rain_scale = 0.0
+    ex.rain_scale = 0.0  # returns at once: the forecast is queued on the explorer's worker
+    ex.wait()
     assert ex.result is first and queued  # nothing shown until the display's thread runs it
+    assert any(name.startswith("kgvsf-work") for name in threads)
     ex.show_truth = True
     ex.wait()  # the simulator's thread hands its answer to the publisher too
     assert any(name.startswith("kgvsf-truth") for name in threads)

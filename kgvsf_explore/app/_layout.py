@@ -17,6 +17,7 @@ forecast.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 from bokeh.layouts import row
+from bokeh.models import Div
 
 from . import _maps, _plots
 from .explorer import OBSERVED
@@ -72,8 +74,23 @@ def _throttled(ex: Explorer, name: str, cls: type, **kw: Any) -> pn.widgets.Widg
     """A slider that sets ``ex.<name>`` on release (or key press), not at every drag step."""
     widget = cls(name=ex.param[name].label, value=getattr(ex, name), width=SIDEBAR_WIDTH - 20,
                  **kw)
-    widget.param.watch(lambda e: setattr(ex, name, e.new), "value_throttled")
-    ex.param.watch(lambda e: setattr(widget, "value", e.new), name)  # set from code
+    own = threading.local()  # set while this widget's own value is being applied
+
+    def released(event: Any) -> None:
+        own.active = True
+        try:
+            setattr(ex, name, event.new)
+        finally:
+            own.active = False
+
+    def set_from_code(event: Any) -> None:
+        # not an echo of the widget's own value: sent back, it could arrive after the next
+        # key press and move the page's slider back a step
+        if not getattr(own, "active", False) and widget.value != event.new:
+            widget.value = event.new
+
+    widget.param.watch(released, "value_throttled")
+    ex.param.watch(set_from_code, name)
     return widget
 
 
@@ -251,7 +268,7 @@ def _traj_xy(traj: Any) -> tuple[float, float] | None:
 
 def _forecast_panes(ex: Explorer) -> pn.pane.Bokeh:
     """The four linked forecast maps, their data replaced in place at every change."""
-    def clicked(x: float, y: float) -> None:
+    def clicked(x: float, y: float) -> None:  # the trajectory is computed off the page's thread
         ex.pixel = (x, y)
 
     maps = _maps.ForecastMaps(PANE, on_tap=clicked)
@@ -264,10 +281,12 @@ def _forecast_panes(ex: Explorer) -> pn.pane.Bokeh:
             _show_forecasts(maps, ex)
         elif names & {"truth", "truth_status"}:
             _show_truth(maps, ex)
-        if "fade_inside" in names and "result" not in names:
-            _show_fade(maps, ex)
-            fig = maps.maps["difference"].figure
-            fig.title.text = _change_title(ex)
+        if "fade_inside" in names and "result" not in names:  # from the checkbox's event
+            def fade() -> None:
+                _show_fade(maps, ex)
+                maps.maps["difference"].figure.title.text = _change_title(ex)
+
+            ex.on_display(fade)
         if "trajectory" in names:
             maps.show_pixel(_traj_xy(ex.trajectory))
 
@@ -309,27 +328,38 @@ def _embedding(ex: Explorer) -> pn.pane.Bokeh:
     return pn.pane.Bokeh(rgb.figure)
 
 
-def _info(ex: Explorer) -> pn.viewable.Viewable:
-    def view(result: Any, truth: Any, truth_status: str, show_truth: bool) -> str:
-        if result is None:
-            return ""
-        sha = ex.weights_id[:12] if ex.weights_id else "untracked"
-        ny, nx = result.ndvi_baseline.shape
-        text = (f"**region** x {result.x.min():.0f}..{result.x.max():.0f}, y "
-                f"{result.y.min():.0f}..{result.y.max():.0f} ({nx} x {ny} px) &nbsp; "
-                f"**t** = {result.t.date()}, **k** = {result.horizon} days "
-                f"(**t+k** = {result.target.date()}) &nbsp; **weather**: "
-                f"{result.scenario_text}{_beyond(result)} &nbsp; *re-forecast in "
-                f"{1000 * result.seconds:.0f} ms; weights {sha}*")
-        if show_truth:
-            said = truth_status or (f"answered in {truth.seconds:.1f} s (dashed "
-                                    "lines in the trajectory)" if truth is not None else "")
-            text += f"  \n**simulator**: {said}"
-        return text
+def info_html(ex: Explorer) -> str:
+    """The info line: region, dates, weather, the share beyond the interval, timing."""
+    result, truth = ex.result, ex.truth
+    if result is None:
+        return "<p></p>"
+    sha = ex.weights_id[:12] if ex.weights_id else "untracked"
+    ny, nx = result.ndvi_baseline.shape
+    text = (f"<b>region</b> x {result.x.min():.0f}..{result.x.max():.0f}, y "
+            f"{result.y.min():.0f}..{result.y.max():.0f} ({nx} x {ny} px) &nbsp; "
+            f"<b>t</b> = {result.t.date()}, <b>k</b> = {result.horizon} days "
+            f"(<b>t+k</b> = {result.target.date()}) &nbsp; <b>weather</b>: "
+            f"{html.escape(result.scenario_text)}{_beyond(result)} &nbsp; <i>re-forecast in "
+            f"{1000 * result.seconds:.0f} ms; weights {sha}</i>")
+    if ex.show_truth:
+        said = ex.truth_status or (f"answered in {truth.seconds:.1f} s (dashed lines in the "
+                                   "trajectory)" if truth is not None else "")
+        text += f"<br><b>simulator</b>: {html.escape(said)}"
+    return f"<p>{text}</p>"
 
-    bound = pn.bind(view, ex.param.result, ex.param.truth, ex.param.truth_status,
-                    ex.param.show_truth)
-    return pn.pane.Markdown(bound, sizing_mode="stretch_width", css_classes=["kgvsf-info"])
+
+def _info(ex: Explorer) -> pn.pane.Bokeh:
+    """The info line, a Bokeh ``Div`` replaced in place with the maps (same order as they)."""
+    div = Div(text=info_html(ex), css_classes=["kgvsf-info"], sizing_mode="stretch_width")
+
+    def show(*_: Any) -> None:
+        text = info_html(ex)
+        if div.text != text:
+            div.text = text
+
+    ex.param.watch(show, ["result", "truth", "truth_status"])
+    ex.param.watch(lambda *_: ex.on_display(show), ["show_truth"])  # a checkbox's event
+    return pn.pane.Bokeh(div, sizing_mode="stretch_width")
 
 
 def _beyond(result: Any) -> str:

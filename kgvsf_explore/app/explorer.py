@@ -12,17 +12,20 @@ change only re-runs the forecast on it; the simulator's truth (slow) runs in a b
 and only while its toggle is on. Bad input never raises out of a callback: it sets
 :attr:`Explorer.status` (shown as an alert) and keeps the last good result.
 
-Served, callbacks run on worker threads; the outputs (``result``, ``status``, ``truth``...)
-are then handed to :meth:`Explorer.set_publisher`'s function, which applies them on the
-document's own event loop (``doc.add_next_tick_callback``), so plots are never updated from a
-worker thread. Only the latest request of a moving control is computed: a request that a newer
-one overtook while it waited for the lock is dropped, and a closed explorer (its browser
-session ended) drops everything still queued.
+Served, the page's events are applied in the order the page sent them, on the document's own
+thread (Panel's thread pool would apply two quick ones in either order, and the older value
+could win); the model work they ask for is queued on the explorer's own worker thread, and its
+outputs (``result``, ``status``, ``truth``...) are handed to :meth:`Explorer.set_publisher`'s
+function, which applies them on the document's thread (``doc.add_next_tick_callback``), so
+plots are never updated from a worker thread. Only the latest request of a moving control is
+computed: a request that a newer one overtook while it waited in the queue is dropped, and a
+closed explorer (its browser session ended) drops everything still queued.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -154,7 +157,10 @@ class Explorer(param.Parameterized):
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="kgvsf-truth") \
             if background else None
         self._truth_job: cf.Future | None = None
-        self._building = False
+        self._work: cf.ThreadPoolExecutor | None = None  # served: the model work, in order
+        # set while the worker sets a new region's default drought window: only that thread's
+        # own change is not a weather change (a control moved meanwhile on the page's thread is)
+        self._building = threading.local()
         self._map_cache: dict[tuple, Any] = {}
         self._obs_cache: dict[tuple, pd.Series] = {}
         self.session: RegionSession | None = None
@@ -203,6 +209,15 @@ class Explorer(param.Parameterized):
         """
         self._publisher = publish
 
+    def on_display(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the display's thread (at once without a publisher); nothing once
+        closed. For code that changes Bokeh models in response to a control, which Panel may
+        run on a worker thread."""
+        if self._publisher is None:
+            fn()
+            return
+        self._publisher(lambda: None if self._closed else fn())
+
     def _emit(self, **values: Any) -> None:
         """Set output parameters, on the display's thread when a publisher is set."""
         if self._publisher is None:
@@ -229,17 +244,30 @@ class Explorer(param.Parameterized):
             return self._latest
 
     def _guard(self, what: str, fn: Callable[[], Any],
-               current: Callable[[], bool] | None = None) -> Any:
+               current: Callable[[], bool] | None = None, background: bool = False,
+               lock: bool = True) -> Any:
         """Run ``fn``; turn any failure into a message (the server keeps running).
 
         ``current`` is asked once the lock is held: False drops the work (a newer request
-        came meanwhile). Nothing runs once the explorer is closed.
+        came meanwhile). Nothing runs once the explorer is closed. ``background`` work runs on
+        this explorer's worker thread when served (a publisher is set; requests queue there in
+        the order the page sent them) and at once otherwise. ``lock=False`` runs without the
+        explorer's lock (work that reads only thread-safe caches, so that the page's thread
+        never waits for a forecast).
         """
         if self._closed:
             return None
+        if background and self._publisher is not None:
+            if self._work is None:
+                self._work = cf.ThreadPoolExecutor(1, thread_name_prefix="kgvsf-work")
+            try:
+                self._work.submit(self._guard, what, fn, current)
+            except RuntimeError:  # shut down: the session closed meanwhile
+                pass
+            return None
         done = self._show_busy()
         try:
-            with self._lock:
+            with self._lock if lock else contextlib.nullcontext():
                 if self._closed or (current is not None and not current()):
                     return None
                 return fn()
@@ -350,19 +378,19 @@ class Explorer(param.Parameterized):
             lo, hi = (pd.Timestamp(d) for d in self.controls.period(session.t, session.k_max))
             window = self.drought_window
             if window is None or pd.Timestamp(window[1]) < lo or pd.Timestamp(window[0]) > hi:
-                self._building = True  # a new default window, not a weather change
+                self._building.active = True  # a new default window, not a weather change
                 try:
                     self.drought_window = (lo.date(), min(hi, lo + pd.Timedelta(days=29)).date())
                 finally:
-                    self._building = False
+                    self._building.active = False
             self._forecast(session)  # the new region replaces the old one only if this works
             if self.pixel is not None:
                 self._update_trajectory(quiet=True)
 
-        self._guard("region", build, lambda: number == self._latest_region)
+        self._guard("region", build, lambda: number == self._latest_region, background=True)
 
     def _on_weather(self, *events: Any) -> None:
-        if self.session is None or self._building or self._closed:
+        if self.session is None or self._closed or getattr(self._building, "active", False):
             return
         number = self._request()
 
@@ -371,7 +399,7 @@ class Explorer(param.Parameterized):
             if self.pixel is not None:
                 self._update_trajectory()
 
-        self._guard("forecast", run, lambda: number == self._latest)
+        self._guard("forecast", run, lambda: number == self._latest, background=True)
 
     def _on_truth_toggle(self, *events: Any) -> None:
         if self._closed:
@@ -385,7 +413,7 @@ class Explorer(param.Parameterized):
         if self.pixel is None:
             self._emit(trajectory=None)
             return
-        self._guard("pixel", self._update_trajectory)
+        self._guard("pixel", self._update_trajectory, background=True)
 
     # ------------------------------------------------------------------ work
     def _forecast(self, session: RegionSession | None = None) -> None:
@@ -520,7 +548,9 @@ class Explorer(param.Parameterized):
         self._emit(truth=answer, truth_status="")
 
     def wait(self, timeout: float = 120.0) -> None:
-        """Wait for a background truth computation (for tests and notebooks)."""
+        """Wait for the queued work and a background truth computation (tests, notebooks)."""
+        if self._work is not None and not self._closed:
+            self._work.submit(lambda: None).result(timeout=timeout)
         job = self._truth_job
         if job is not None:
             job.result(timeout=timeout)
@@ -536,7 +566,8 @@ class Explorer(param.Parameterized):
         key = (self.layer, start)
         if key not in self._map_cache:
             out = self._guard(f"map layer {self.layer!r}",
-                              lambda: layer_data(self.cube, self.layer, start, self.sessions))
+                              lambda: layer_data(self.cube, self.layer, start, self.sessions),
+                              lock=False)
             if out is None:
                 return {"kind": "message", "text": self.last_error}
             if len(self._map_cache) > 16:
@@ -569,5 +600,6 @@ class Explorer(param.Parameterized):
     def close(self) -> None:
         """Drop all queued and future work and stop the background thread (session ended)."""
         self._closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._work):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)

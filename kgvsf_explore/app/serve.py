@@ -3,8 +3,10 @@
 ``kgvsf serve`` calls :func:`serve`; ``panel serve kgvsf_explore/app/serve.py`` works too (the
 cube and weights then come from ``$KGVSF_CUBE`` and ``$KGVSF_WEIGHTS``). The cube and the
 network are loaded once and shared read-only by all sessions; each session keeps its own
-parameters, encoded contexts and results. Callbacks run on a small thread pool
-(``pn.config.nthreads``), so one session's forecast does not hold up the others' events.
+parameters, encoded contexts and results. Page events run on the server's event loop, in the
+order each page sent them (no ``pn.config.nthreads``: Panel's thread pool applies a session's
+quick events in any order); each session's model work runs on its own worker thread
+(:class:`Explorer`), so one session's forecast does not hold up the others' events.
 
 Security: :func:`serve` listens on 127.0.0.1 (this machine) unless told otherwise, and warns
 when it is. Panel's ``/components/<module>/...`` route imports the module the URL names (any
@@ -22,8 +24,6 @@ import threading
 import warnings
 from typing import Any
 
-#: Threads that run session callbacks (the torch work releases the GIL).
-SERVER_THREADS = 4
 #: Packages whose (already imported) components may have resources served under /components/.
 COMPONENT_PACKAGES = ("panel", "panel_material_ui", "bokeh", "holoviews", "kgvsf_explore")
 #: Addresses that reach this machine only.
@@ -208,10 +208,18 @@ def document_publisher(doc: Any) -> Any:
 
     ``Document.add_next_tick_callback`` is the one Document method Bokeh allows from other
     threads; the plots then update on the document's own thread, never on a worker thread.
+    The callback runs with ``doc`` as Panel's current document, so Panel sends the changes of
+    its panes at once (another session's document may be current on the shared loop).
     """
+    from panel.io.state import set_curdoc
+
     def publish(fn: Any) -> None:
+        def run() -> None:
+            with set_curdoc(doc):
+                fn()
+
         try:
-            doc.add_next_tick_callback(fn)
+            doc.add_next_tick_callback(run)
         except Exception:  # noqa: BLE001 - the session is gone: nothing to show it to
             pass
 
@@ -268,7 +276,7 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
     _ensure_extensions()  # on this thread, before any page is built on another
     prepared_pages(cube, weights).prepare()  # the first page is ready when the browser opens
     quiet_closed_tabs()
-    pn.config.nthreads = SERVER_THREADS
+    pn.config.nthreads = None  # no pool: events in order; the model work has its own threads
     # an empty pane (the truth before it is asked for) is all-NaN on purpose
     warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
     if "websocket_origin" not in kwargs and port:

@@ -12,6 +12,7 @@ it); the baseline (observed weather) forecast is cached per horizon.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -303,6 +304,9 @@ def with_drivers_in_memory(cube: Cube, max_values: int = 4_000_000) -> Cube:
 class SessionCache:
     """The last ``size`` :class:`RegionSession` objects, keyed by region and ``t``.
 
+    Thread-safe: a miss is built outside the cache's lock (two threads missing the same key at
+    once may both build it; the cache keeps one).
+
     Examples
     --------
     >>> cache = SessionCache(model, cube)                                 # doctest: +SKIP
@@ -316,6 +320,7 @@ class SessionCache:
         self.model, self.cube, self.size = model, cube, size
         self._items: OrderedDict[tuple, RegionSession] = OrderedDict()
         self._times = pd.DatetimeIndex(cube.ds[schema.TIME_DIM].values)
+        self._lock = threading.Lock()
 
     def key(self, start: Any, rows: slice, cols: slice) -> tuple:
         """The cache key: the region's slices and the context's last image date."""
@@ -326,13 +331,16 @@ class SessionCache:
     def get(self, start: Any, rows: slice, cols: slice) -> RegionSession:
         """The session of this region and date (built on a miss)."""
         key = self.key(start, rows, cols)
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
         session = RegionSession(self.model, self.cube, start, rows=rows, cols=cols)
-        self._items[key] = session
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
+        with self._lock:
+            session = self._items.setdefault(key, session)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
         return session
 
     def __contains__(self, key: tuple) -> bool:
