@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = {"slider": 5, "region": 2, "layer": 1, "checkbox": 1}
     pool = [k for k in args.actions.split(",") for _ in range(weights[k])]
     boxes = _boxes(48, 12) + _boxes(96, 4)
+    final_boxes = _boxes(40, args.sessions)  # each tab's last region: typed nowhere else
     text = lambda b: ", ".join(f"{v:.0f}" for v in b)  # noqa: E731
     port = _free_port()
     (ROOT / "build").mkdir(exist_ok=True)
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             # each tab's own final state
             finals = []
             for i, page in enumerate(pages):
-                box = boxes[i]
+                box = final_boxes[i]
                 field = page.locator(".kgvsf-region input").first
                 field.fill(text(box))
                 field.press("Enter")
@@ -134,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                         break
                     time.sleep(0.1)
                 x0, y0, x1, y1 = finals[i]
-                res = (x1 - x0) / 48  # the final boxes are 48 x 48 pixels
+                res = (x1 - x0) / 40  # the final boxes are 40 x 40 pixels
                 want = f"region x {x0 + res / 2:.0f}..{x1 - res / 2:.0f}, y {y0 + res / 2:.0f}.."
-                if want not in info.inner_text() or "(48 x 48 px)" not in info.inner_text():
+                if want not in info.inner_text() or "(40 x 40 px)" not in info.inner_text():
                     alert = page.locator(".alert").all_inner_texts()
                     failures.append(f"tab {i}: typed {text(finals[i])}, page shows "
                                     f"{info.inner_text()[:90]!r}; alert {alert}")
