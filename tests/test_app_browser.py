@@ -178,6 +178,12 @@ def test_sliders_change_the_forecast(chromium_ctx, url) -> None:
     expect(s.info).to_contain_text(re.compile(r"prcp x0\.5"), timeout=30_000)
     after_rain = s.forecasts_png()
     assert after_rain != after_horizon
+    # the page confirms each batch of updates it has applied (the server's flow control)
+    beats = s.page.evaluate("""() => { const out = {};
+      for (const d of Bokeh.documents) for (const m of d.all_models)
+        if (m.name === 'kgvsf-beat' || m.name === 'kgvsf-ack') out[m.name] = m.tags;
+      return out; }""")
+    assert beats["kgvsf-beat"] and beats["kgvsf-ack"] == beats["kgvsf-beat"], beats
     # the simulator's true answer beside the model's (a few seconds for this region)
     s.page.locator("input[type=checkbox]").nth(TRUTH_BOX).check()
     expect(s.page.locator(".kgvsf-info").first).to_contain_text("simulator: answered",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import holoviews as hv
@@ -29,6 +30,7 @@ from bokeh.models import Div
 
 from . import _maps, _plots
 from .explorer import OBSERVED
+from .pacing import PageBeat
 
 if TYPE_CHECKING:
     from .explorer import Explorer
@@ -395,11 +397,23 @@ def build(ex: Explorer) -> pn.viewable.Viewable:
         _region_input(ex), *_widgets(ex), width=SIDEBAR_WIDTH,
     )
     header = pn.Row(spinner, _alert(ex), sizing_mode="stretch_width")
+    beat = PageBeat()  # the page confirms each batch of updates (served only)
     main = pn.Column(
         header,
         pn.Row(_overview(ex), _embedding(ex)),
         _info(ex),
         forecasts,
         trajectory,
+        pn.pane.Bokeh(beat.model, visible=False, margin=0),
     )
-    return pn.Row(sidebar, main, css_classes=["kgvsf-explorer"])
+    layout = pn.Row(sidebar, main, css_classes=["kgvsf-explorer"])
+    _BEATS[layout] = beat
+    return layout
+
+
+_BEATS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def page_beat(layout: Any) -> PageBeat | None:
+    """The :class:`~kgvsf_explore.app.pacing.PageBeat` of a layout made by :func:`build`."""
+    return _BEATS.get(layout)

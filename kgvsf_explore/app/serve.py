@@ -198,32 +198,23 @@ def session_app(cube: Any = None, weights: Any = None) -> Any:
     if doc is None or doc.session_context is None:  # not served: nothing to prepare for
         return prepared_pages(cube, weights).build()[1]
     ex, layout = prepared_pages(cube, weights).take()
-    ex.set_publisher(document_publisher(doc))
+    from ._layout import page_beat
+
+    ex.set_publisher(document_publisher(doc, page_beat(layout)))
     pn.state.on_session_destroyed(lambda _ctx: ex.close())
     return layout
 
 
-def document_publisher(doc: Any) -> Any:
-    """A publisher for :meth:`Explorer.set_publisher`: run on ``doc``'s event loop.
+def document_publisher(doc: Any, beat: Any = None) -> Any:
+    """A publisher for :meth:`Explorer.set_publisher`: batches applied on ``doc``'s thread.
 
-    ``Document.add_next_tick_callback`` is the one Document method Bokeh allows from other
-    threads; the plots then update on the document's own thread, never on a worker thread.
-    The callback runs with ``doc`` as Panel's current document, so Panel sends the changes of
-    its panes at once (another session's document may be current on the shared loop).
+    See :class:`~kgvsf_explore.app.pacing.DisplayPublisher`; ``beat`` is the page's
+    :class:`~kgvsf_explore.app.pacing.PageBeat` (one batch in flight per page), None sends
+    each batch as soon as it is ready.
     """
-    from panel.io.state import set_curdoc
+    from .pacing import DisplayPublisher
 
-    def publish(fn: Any) -> None:
-        def run() -> None:
-            with set_curdoc(doc):
-                fn()
-
-        try:
-            doc.add_next_tick_callback(run)
-        except Exception:  # noqa: BLE001 - the session is gone: nothing to show it to
-            pass
-
-    return publish
+    return DisplayPublisher(doc, beat)
 
 
 def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool = True,
