@@ -117,21 +117,23 @@ class DisplayPublisher:
                 self._seq += 1
                 self._in_flight = self._seq
             seq = self._seq
-        with set_curdoc(self.doc), hold(self.doc):
-            for fn in batch:
-                try:
-                    fn()
-                except Exception:  # noqa: BLE001 - one failed update must not drop the others
-                    _LOG.exception("updating the dashboard failed")
+        try:
+            with set_curdoc(self.doc), hold(self.doc):
+                for fn in batch:
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - one failed update must not drop others
+                        _LOG.exception("updating the dashboard failed")
+                if self.beat is not None:
+                    self.beat.model.tags = [seq]  # last: the page answers once it is all applied
+            self.batches += 1
+        finally:  # even if the batch failed, the next one is never held up for good
             if self.beat is not None:
-                self.beat.model.tags = [seq]  # last: the page answers once all of it is applied
-        self.batches += 1
-        if self.beat is not None:
-            try:
-                self.doc.add_timeout_callback(lambda: self._confirmed(seq),
-                                              int(1000 * self.timeout_s))
-            except Exception:  # noqa: BLE001 - the session is gone
-                pass
+                try:
+                    self.doc.add_timeout_callback(lambda: self._confirmed(seq),
+                                                  int(1000 * self.timeout_s))
+                except Exception:  # noqa: BLE001 - the session is gone
+                    pass
 
     def _confirmed(self, seq: int) -> None:
         """Batch ``seq`` is drawn (or its wait timed out): send what waits, if anything."""
