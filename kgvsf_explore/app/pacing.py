@@ -6,16 +6,15 @@ update the server sends still has to be applied and laid out by the page, one af
 measured with four tabs driven as fast as Playwright can on 2 cores, pages fell a minute behind
 what their controls said, and looked frozen.
 
-:class:`DisplayPublisher` is the :meth:`Explorer.set_publisher <kgvsf_explore.app.Explorer
-.set_publisher>` of a served session. It applies the explorer's display updates on the
-document's thread, all those waiting in one batch under Panel's :func:`~panel.io.hold` (one
-message, one layout pass in the page), and keeps at most one batch in flight: each batch ends by
-setting a counter on a hidden model of the page (:class:`PageBeat`); a ``CustomJS`` callback in
-the page hands the counter back once the browser has applied the batch (a ``setTimeout`` after
-the message's task), and only then is the next batch sent. Updates that arrive meanwhile wait
-and are applied together, so a page that is behind gets the newest state, not every state in
-between. A page that does not answer within :data:`ACK_TIMEOUT_S` (a hidden tab, a reload) gets
-the next batch anyway.
+:class:`DisplayPublisher` is the publisher (:meth:`Explorer.set_publisher`) of a served session.
+It applies the explorer's display updates on the document's thread, all those waiting in one
+batch under Panel's :func:`~panel.io.hold` (one message, one layout pass in the page), and keeps
+at most one batch in flight: each batch ends by setting a counter on a hidden model of the page
+(:class:`PageBeat`); a ``CustomJS`` callback in the page hands the counter back once the browser
+has applied the batch (a ``setTimeout`` after the message's task), and only then is the next
+batch sent. Updates that arrive meanwhile wait and are applied together, so a page that is
+behind gets the newest state, not every state in between. A page that does not answer within
+:data:`ACK_TIMEOUT_S` (a hidden tab, a reload) gets the next batch anyway.
 """
 
 from __future__ import annotations
