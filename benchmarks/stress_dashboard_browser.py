@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dashboard_browser import ARGS, CHROMIUM, ROOT, _boxes, _free_port, _serve  # noqa: E402
 
 HANDLES = (0, 1, 2)  # horizon, temperature, rain sliders
+FINAL_SIDE = 40  # pixels per side of each tab's last region (a size typed nowhere else)
 BAD = ("Traceback", "Error", "unlocked decorator")
 
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = {"slider": 5, "region": 2, "layer": 1, "checkbox": 1}
     pool = [k for k in args.actions.split(",") for _ in range(weights[k])]
     boxes = _boxes(48, 12) + _boxes(96, 4)
-    final_boxes = _boxes(40, args.sessions)  # each tab's last region: typed nowhere else
+    final_boxes = _boxes(FINAL_SIDE, args.sessions)  # each tab's last region
     text = lambda b: ", ".join(f"{v:.0f}" for v in b)  # noqa: E731
     port = _free_port()
     (ROOT / "build").mkdir(exist_ok=True)
@@ -135,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                         break
                     time.sleep(0.1)
                 x0, y0, x1, y1 = finals[i]
-                res = (x1 - x0) / 40  # the final boxes are 40 x 40 pixels
+                res = (x1 - x0) / FINAL_SIDE
                 want = f"region x {x0 + res / 2:.0f}..{x1 - res / 2:.0f}, y {y0 + res / 2:.0f}.."
-                if want not in info.inner_text() or "(40 x 40 px)" not in info.inner_text():
+                size = f"({FINAL_SIDE} x {FINAL_SIDE} px)"
+                if want not in info.inner_text() or size not in info.inner_text():
                     alert = page.locator(".alert").all_inner_texts()
                     failures.append(f"tab {i}: typed {text(finals[i])}, page shows "
                                     f"{info.inner_text()[:90]!r}; alert {alert}")
