@@ -70,8 +70,11 @@ def pca_rgb(emb: xr.DataArray) -> xr.DataArray:
     emb = emb.transpose(FEATURE_DIM, schema.Y_DIM, schema.X_DIM)
     x, ok = _pixels(emb)
     x = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    comps = vt[:3]
+    # the principal axes from the (feature x feature) covariance: an order of magnitude
+    # quicker than an SVD of the (pixel x feature) matrix, and the same axes
+    x64 = x.astype("float64")
+    _, vecs = np.linalg.eigh(x64.T @ x64)  # eigenvalues ascending
+    comps = vecs[:, ::-1][:, :min(3, *x.shape)].T
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
     scores = x @ comps.T

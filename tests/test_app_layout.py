@@ -13,10 +13,10 @@ import datetime as dt
 import threading
 import time
 
-import holoviews as hv
 import numpy as np
 import pytest
-from bokeh.models import ColorBar, FixedTicker, GlyphRenderer, Image, Plot
+from bokeh.events import SelectionGeometry
+from bokeh.models import ColorBar, FixedTicker, GlyphRenderer, Image, ImageRGBA, Plot, Quad
 
 from kgvsf_explore.app import _layout
 from kgvsf_explore.app.explorer import Explorer
@@ -25,6 +25,7 @@ from kgvsf_explore.app.session import with_drivers_in_memory
 from kgvsf_explore.cube import open_cube
 from kgvsf_explore.cube.cube import Cube
 from kgvsf_explore.data import sample_path
+from kgvsf_explore.errors import KGVSFError
 from kgvsf_explore.forecaster import Forecaster
 from kgvsf_explore.weights import load_model
 
@@ -67,17 +68,64 @@ def _image_plots(root) -> list[Plot]:
 
 
 def test_every_layer_renders(explorer: Explorer) -> None:
+    root = _layout._overview(explorer).get_root()  # what a page gets, updated in place
+    (fig,) = _plots(root)
+    bar = next(r for r in fig.right if isinstance(r, ColorBar))
+    images = {type(r.glyph): r for r in fig.renderers if isinstance(r, GlyphRenderer)}
+    seen = set()
     for layer in LAYERS:
         explorer.layer = layer
-        el = _layout.overview_element(explorer)
-        assert not isinstance(el, hv.Text), (layer, explorer.last_error)
-        fig = hv.render(el)  # the crop map raised ValueError here (a dict as the ticker)
-        if layer == "crop map":
-            bar = next(r for r in fig.right if isinstance(r, ColorBar))
+        d = explorer.overview
+        assert d is not None and d["kind"] != "message", (layer, explorer.last_error)
+        assert fig.title.text == d["title"]
+        shown = images[ImageRGBA] if d["kind"] == "rgb" else images[Image]
+        assert shown.visible and bar.visible == (d["kind"] != "rgb")
+        hidden = images[Image] if d["kind"] == "rgb" else images[ImageRGBA]
+        assert not hidden.visible
+        data = np.asarray(shown.data_source.data["image"][0])
+        assert data.shape == (len(d["y"]), len(d["x"]))
+        seen.add(data.tobytes())
+        if layer == "crop map":  # the colour bar's ticker once was a dict (a ValueError)
             legend = explorer.cube.legend("crop_type")
             assert isinstance(bar.ticker, FixedTicker)
             assert list(bar.ticker.ticks) == list(range(len(legend)))
             assert sorted(bar.major_label_overrides.values()) == sorted(legend.values())
+            assert len(bar.color_mapper.palette) == len(legend)
+            assert set(np.unique(data[np.isfinite(data)])) <= set(range(len(legend)))
+    assert len(seen) == len(LAYERS)  # each layer drew something of its own
+    assert (fig.x_range.start, fig.x_range.end) == (explorer.cube.bounds[0],
+                                                    explorer.cube.bounds[2])
+
+
+def test_a_layer_that_fails_says_why_in_the_title(explorer: Explorer, monkeypatch) -> None:
+    from kgvsf_explore.app import explorer as explorer_module
+
+    root = _layout._overview(explorer).get_root()
+    (fig,) = _plots(root)
+
+    def lacking(cube, layer, *args):
+        raise KGVSFError(f"this cube has no {layer} layer")
+
+    monkeypatch.setattr(explorer_module, "layer_data", lacking)
+    explorer.layer = "soil moisture"
+    assert "no soil moisture layer" in fig.title.text
+    assert not any(r.visible for r in fig.renderers
+                   if isinstance(r, GlyphRenderer) and isinstance(r.glyph, (Image, ImageRGBA)))
+
+
+def test_a_dragged_box_becomes_the_region(explorer: Explorer, cube: Cube) -> None:
+    root = _layout._overview(explorer).get_root()
+    (fig,) = _plots(root)
+    box = next(r for r in fig.renderers if isinstance(r.glyph, Quad)).data_source
+    assert (box.data["left"][0], box.data["bottom"][0]) == explorer.region[:2]
+    new = _box(cube, slice(0, 16), slice(0, 16))
+    geometry = {"type": "rect", "x0": new[2], "y0": new[3], "x1": new[0], "y1": new[1]}
+    fig._trigger_event(SelectionGeometry(fig, geometry=geometry, final=False))
+    assert explorer.bbox != new  # only the finished box counts
+    fig._trigger_event(SelectionGeometry(fig, geometry=geometry, final=True))
+    assert explorer.bbox == new  # corners in any order
+    assert explorer.region == pytest.approx(new, abs=5.0)
+    assert box.data["left"][0] == explorer.region[0]  # the magenta box followed
 
 
 def test_a_box_outside_the_cube_leaves_the_overview_as_it_was(explorer: Explorer,
@@ -169,6 +217,37 @@ def test_outputs_go_through_the_publisher(cube: Cube, forecaster: Forecaster) ->
     shown = ex.result
     ex.rain_scale = 0.5  # a closed session does nothing more
     assert queued == [] and ex.result is shown
+
+
+def test_the_embedding_and_overview_are_computed_off_the_display_thread(
+        cube: Cube, forecaster: Forecaster, monkeypatch) -> None:
+    # served, the display's thread is the server's one event loop: the region embedding (a
+    # model pass and a PCA) once ran there for every new region and held up all the pages
+    ex = Explorer(cube, forecaster, background=True, start=dt.date(2022, 6, 30),
+                  bbox=_box(cube, slice(8, 16), slice(8, 16)))
+    root = _layout.build(ex).get_root()
+    ran: list[tuple[str, str]] = []
+    for name in ("region_embedding", "map_layer"):
+        real = getattr(ex, name)
+        monkeypatch.setattr(ex, name, lambda real=real, name=name: (
+            ran.append((name, threading.current_thread().name)), real())[1])
+    queued: list = []
+    ex.set_publisher(queued.append)
+    first = ex.embedding
+    ex.bbox = _box(cube, slice(20, 36), slice(20, 36))
+    ex.layer = "NDVI"
+    ex.wait()
+    assert {n for n, _ in ran} == {"region_embedding", "map_layer"}
+    assert all(th.startswith("kgvsf-work") for _, th in ran), ran
+    ran.clear()
+    for fn in queued:  # the display's thread only draws
+        fn()
+    assert ran == []
+    assert ex.embedding is not first and ex.embedding["values"].shape[1:] == (16, 16)
+    assert ex.overview["title"].startswith("NDVI")
+    titles = [p.title.text for p in root.select({"type": Plot}) if p.title is not None]
+    assert ex.overview["title"] in titles
+    ex.close()
 
 
 def test_only_the_latest_request_is_computed(explorer: Explorer, monkeypatch) -> None:

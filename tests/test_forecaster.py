@@ -105,6 +105,15 @@ def test_pca_rgb_and_kmeans(emb: xr.DataArray) -> None:
     assert rgb.shape == (3, 32, 32)
     assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1
     xr.testing.assert_equal(rgb, pca_rgb(emb))
+    # the first three principal components, as an SVD of the centred pixels finds them
+    x = emb.values.reshape(emb.shape[0], -1).T.astype("float64")
+    x = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    scores = x @ vt[:3].T
+    mine = rgb.values.reshape(3, -1).T
+    for j in range(3):  # the same image up to each axis' sign and the display stretch
+        r = np.corrcoef(scores[:, j], mine[:, j])[0, 1]
+        assert abs(r) > 0.95, (j, r)
     labels = kmeans(emb, k=4, seed=0)
     assert labels.dims == ("y", "x")
     assert set(np.unique(labels.values)) == {0, 1, 2, 3}

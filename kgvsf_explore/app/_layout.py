@@ -5,9 +5,9 @@ Only drawing happens here. The forecast maps and the region embedding are Bokeh 
 colour ranges and titles in place, so a weather or horizon change sends the page a small patch
 and the axes (and so a zoom) stay; a region of another extent refits the axes and frames to its
 shape. The four maps share their ranges (zoom one, all follow); clicking one picks the
-trajectory pixel. The overview map (a holoviews element, redrawn only when the layer or date
-changes) carries a box-select tool whose bounds become ``Explorer.bbox``; its axes stay on the
-cube.
+trajectory pixel. The overview map (:class:`._maps.OverviewMap`, its layer computed on the
+explorer's worker thread and drawn in place) carries a box-select tool whose bounds become
+``Explorer.bbox``; its axes stay on the cube.
 
 The sliders send their value when released (``value_throttled``; each key press when moved by
 keyboard), and the explorer computes only the newest request, so a dragged slider costs one
@@ -22,7 +22,6 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 from bokeh.layouts import row
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 
 SIDEBAR_WIDTH = 300
 PANE = 260
+OVERVIEW_WIDTH = 340
 
 
 def _ensure_extensions() -> None:
@@ -74,7 +74,7 @@ def _widgets(ex: Explorer) -> list[Any]:
 
 def _throttled(ex: Explorer, name: str, cls: type, **kw: Any) -> pn.widgets.Widget:
     """A slider that sets ``ex.<name>`` on release (or key press), not at every drag step."""
-    widget = cls(name=ex.param[name].label, value=getattr(ex, name), width=SIDEBAR_WIDTH - 20,
+    widget = cls(label=ex.param[name].label, value=getattr(ex, name), width=SIDEBAR_WIDTH - 20,
                  **kw)
     own = threading.local()  # set while this widget's own value is being applied
 
@@ -166,46 +166,19 @@ def _region_input(ex: Explorer) -> pn.Column:
     return pn.Column(label, box, margin=0)
 
 
-def overview_element(ex: Explorer) -> hv.Element:
-    """The overview map of ``ex.layer`` (axes fixed on the cube) or a message saying why not."""
-    d = ex.map_layer()
-    x0, y0, x1, y1 = ex.cube.bounds
-    opts = {"tools": ["box_select", "hover"], "active_tools": ["box_select"],
-            "frame_width": 340, "xlim": (x0, x1), "ylim": (y0, y1)}
-    if d["kind"] == "message":
-        return _plots.message(d["text"], 340)
-    if d["kind"] == "rgb":
-        return _plots.rgb(d["x"], d["y"], d["values"], d["title"], **opts)
-    if d["kind"] == "classes":
-        return _plots.classes(d["x"], d["y"], d["values"], d["legend"], d["title"], **opts)
-    return _plots.image(d["x"], d["y"], d["values"], d["title"], cmap=d["cmap"],
-                        clim=d.get("clim"), label=d["label"], **opts)
+def _overview(ex: Explorer) -> pn.pane.Bokeh:
+    """The overview map: the layer of ``ex.overview``, the region box; a dragged box becomes
+    ``ex.bbox`` (a rejected box moves neither the magenta box nor the axes)."""
+    def picked(x0: float, y0: float, x1: float, y1: float) -> None:
+        ex.bbox = (x0, y0, x1, y1)
 
-
-def _overview(ex: Explorer) -> pn.viewable.Viewable:
-    # the box of the current forecasts (a rejected box moves neither it nor the axes)
-    region = hv.DynamicMap(lambda region: _plots.region_box(region),
-                           streams=[hv.streams.Params(ex, ["region"])])
-
-    def view(layer: str, start: Any) -> Any:
-        el = overview_element(ex)
-        if isinstance(el, hv.Text):
-            return el
-        bounds = hv.streams.BoundsXY(source=el)
-
-        def picked(bounds: Any) -> None:
-            if bounds is None:
-                return
-            x0, y0, x1, y1 = bounds
-            if np.isfinite([x0, y0, x1, y1]).all() and (x0, y0) != (x1, y1):
-                ex.bbox = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)),
-                           float(max(y0, y1)))
-
-        bounds.add_subscriber(picked)
-        return el * region
-
-    return pn.pane.HoloViews(pn.bind(view, ex.param.layer, ex.param.start), linked_axes=False,
-                             css_classes=["kgvsf-overview"])
+    ov = _maps.OverviewMap(ex.cube.bounds, OVERVIEW_WIDTH, on_box=picked)
+    ov.show(ex.overview or ex.map_layer())
+    ov.show_region(ex.region)
+    ex.param.watch(lambda e: ov.show(e.new), "overview")
+    ex.param.watch(lambda e: ov.show_region(e.new), "region")
+    ov.figure.css_classes = ["kgvsf-overview"]
+    return pn.pane.Bokeh(ov.figure)
 
 
 def _limit(*maps: np.ndarray | None) -> float:
@@ -319,13 +292,13 @@ def _embedding(ex: Explorer) -> pn.pane.Bokeh:
     """The region's embedding in PCA false colour, replaced in place for a new context."""
     rgb = _maps.RGBMap("region embedding (PCA RGB)", PANE, PANE)
 
-    def show(*_: Any) -> None:
-        d = ex.region_embedding()
+    def show(*_: Any) -> None:  # computed on the explorer's worker thread
+        d = ex.embedding
         if d is not None:
             rgb.show(d["x"], d["y"], d["values"], d["title"])
 
     show()
-    ex.param.watch(show, "context")
+    ex.param.watch(show, "embedding")
     rgb.figure.css_classes = ["kgvsf-embedding"]
     return pn.pane.Bokeh(rgb.figure)
 

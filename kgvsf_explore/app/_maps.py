@@ -1,12 +1,15 @@
-"""Bokeh maps the dashboard updates in place: the four forecast maps and the region embedding.
+"""Bokeh maps the dashboard updates in place: the overview, the four forecast maps and the
+region embedding.
 
 These are the panes that change at every control step, so they are plain Bokeh figures whose
 ``ColumnDataSource`` data, colour range and title are set on each update (a few milliseconds of
 server time and one small patch to the page). Built with holoviews and fed through ``Pipe``
 streams they cost 270 ms of server time per step on 2 cores - re-running the element callbacks,
 re-applying their options and diffing the plots - and 1 s to build when a page opens
-(``benchmarks/bench_dashboard_browser.py`` measures what a person waits). The overview map and
-the trajectory, drawn once per layer or click, stay holoviews elements (:mod:`._plots`).
+(``benchmarks/bench_dashboard_browser.py`` measures what a person waits). The overview map was
+a holoviews element re-rendered per layer: 200-300 ms of the page's main thread and a new plot
+per change. Only the trajectory, drawn once per click, stays a holoviews element
+(:mod:`._plots`).
 
 Images are drawn pixel-centred in the cube's ``x``/``y`` coordinates whatever the direction of
 its axes (a north-up cube has ``y`` descending; Bokeh draws row 0 at the bottom).
@@ -18,17 +21,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from bokeh.events import Tap
+from bokeh.events import SelectionGeometry, Tap
 from bokeh.models import (
+    BasicTicker,
+    BoxSelectTool,
     BoxZoomTool,
     ColorBar,
     ColumnDataSource,
+    CustomJSHover,
+    FixedTicker,
     HoverTool,
     Image,
     ImageRGBA,
     LinearColorMapper,
     PanTool,
     Plot,
+    Quad,
     Range1d,
     ResetTool,
     SaveTool,
@@ -37,6 +45,9 @@ from bokeh.models import (
     Title,
     WheelZoomTool,
 )
+
+#: Colours of the crop classes (by code order), then a fallback cycle.
+CLASS_COLOURS = ("#d9d9d9", "#f2c12e", "#3a9b3a", "#b5651d", "#8dd3c7", "#80b1d3", "#fb8072")
 
 #: Colour of pixels without a value (masked, outside the data).
 NAN_COLOUR = "#eeeeee"
@@ -230,3 +241,118 @@ class ForecastMaps:
         """Mark the clicked pixel (None: no mark)."""
         self.marker.data = {"x": [] if xy is None else [float(xy[0])],
                             "y": [] if xy is None else [float(xy[1])]}
+
+
+class OverviewMap:
+    """The overview map of the whole cube: one layer at a time, the region box, box select.
+
+    Built once per page and updated in place like the forecast maps: a new layer replaces the
+    data of its glyph (a colour-mapped image for values and classes, packed RGBA for colours),
+    the colour bar's mapper and ticks, the hover label and the title. The axes stay on the cube.
+    A box dragged with the box-select tool calls ``on_box(xmin, ymin, xmax, ymax)`` (served: on
+    the document's thread); :meth:`show_region` draws the current region as a magenta box.
+
+    Parameters
+    ----------
+    bounds
+        ``(xmin, ymin, xmax, ymax)`` of the cube (the axes).
+    width
+        Frame width in screen pixels; the height follows the cube's shape.
+    on_box
+        Called with the dragged box's bounds.
+    """
+
+    def __init__(self, bounds: Sequence[float], width: int,
+                 on_box: Callable[[float, float, float, float], None] | None = None) -> None:
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        height = max(40, round(width * (y1 - y0) / max(x1 - x0, 1e-9)))
+        self.figure = _figure("overview", width, height, Range1d(x0, x1), Range1d(y0, y1))
+        blank = _image_data(np.arange(2.0), np.arange(2.0), np.full((2, 2), np.nan, "float32"))
+        self.values = ColumnDataSource(blank)
+        self.colours = ColumnDataSource(_image_data(np.arange(2.0), np.arange(2.0),
+                                                    _rgba(np.full((3, 2, 2), np.nan))))
+        self.mapper = LinearColorMapper(palette=palette("RdYlGn"), low=0.0, high=1.0,
+                                        nan_color=NAN_COLOUR)
+        self.value_glyph = self.figure.add_glyph(self.values, Image(
+            image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=self.mapper))
+        self.colour_glyph = self.figure.add_glyph(self.colours, ImageRGBA(
+            image="image", x="x", y="y", dw="dw", dh="dh"))
+        self.names = CustomJSHover(args={"names": []}, code=(
+            "return names.length ? (names[Math.round(value)] ?? '') : value.toFixed(3)"))
+        self.hover = HoverTool(renderers=[self.value_glyph], formatters={"@image": self.names},
+                               tooltips=[("x", "$x{0}"), ("y", "$y{0}"),
+                                         ("value", "@image{custom}")])
+        self.bar = ColorBar(color_mapper=self.mapper, width=10)
+        self.figure.add_layout(self.bar, "right")
+        self.box = ColumnDataSource({"left": [], "right": [], "bottom": [], "top": []})
+        box = self.figure.add_glyph(self.box, Quad(left="left", right="right", bottom="bottom",
+                                                   top="top", fill_alpha=0.0,
+                                                   line_color="#ff00ff", line_width=2))
+        box.nonselection_glyph = None  # selecting with the box tool never fades anything
+        select = BoxSelectTool(renderers=[box])
+        self.figure.add_tools(self.hover, select)
+        self.figure.toolbar.active_drag = select
+        if on_box is not None:
+            self.figure.on_event(SelectionGeometry, lambda e: _picked(e, on_box))
+
+    def show(self, layer: dict[str, Any]) -> None:
+        """Draw a layer as :func:`~kgvsf_explore.app.layers.layer_data` returns it (or a
+        ``{"kind": "message", "text": ...}``: the title says why the map is empty)."""
+        kind = layer["kind"]
+        self.value_glyph.visible = kind in ("image", "classes")
+        self.colour_glyph.visible = kind == "rgb"
+        self.bar.visible = kind in ("image", "classes")
+        title = layer["text"][:90] if kind == "message" else layer["title"]
+        if self.figure.title.text != title:
+            self.figure.title.text = title
+        if kind == "message":
+            return
+        x, y = np.asarray(layer["x"]), np.asarray(layer["y"])
+        if kind == "rgb":
+            self.colours.data = _image_data(x, y, _upright(x, y, _rgba(layer["values"])))
+            return
+        if kind == "classes":
+            keys = sorted(layer["legend"])
+            codes = np.asarray(layer["values"])
+            index = np.full(codes.shape, np.nan, dtype="float32")
+            for i, k in enumerate(keys):
+                index[codes == k] = i
+            colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(keys))]
+            self.mapper.update(palette=colours, low=-0.5, high=len(keys) - 0.5)
+            self.bar.update(ticker=FixedTicker(ticks=list(range(len(keys)))),
+                            major_label_overrides={i: str(layer["legend"][k])
+                                                   for i, k in enumerate(keys)})
+            self.names.args = {"names": [str(layer["legend"][k]) for k in keys]}
+            self.hover.tooltips = [("x", "$x{0}"), ("y", "$y{0}"), ("class", "@image{custom}")]
+            self.values.data = _image_data(x, y, _upright(x, y, index))
+            return
+        values = np.asarray(layer["values"], dtype="float32")
+        clim = layer.get("clim")
+        if clim is None:
+            finite = values[np.isfinite(values)]
+            clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        self.mapper.update(palette=palette(layer["cmap"]), low=clim[0], high=clim[1])
+        self.bar.update(ticker=BasicTicker(), major_label_overrides={})
+        self.names.args = {"names": []}
+        self.hover.tooltips = [("x", "$x{0}"), ("y", "$y{0}"), (layer["label"], "@image{custom}")]
+        self.values.data = _image_data(x, y, _upright(x, y, values))
+
+    def show_region(self, bbox: Sequence[float] | None) -> None:
+        """Draw the region ``(xmin, ymin, xmax, ymax)`` as a magenta box (None: none)."""
+        if bbox is None:
+            self.box.data = {"left": [], "right": [], "bottom": [], "top": []}
+            return
+        x0, y0, x1, y1 = (float(v) for v in bbox)
+        self.box.data = {"left": [x0], "right": [x1], "bottom": [y0], "top": [y1]}
+
+
+def _picked(event: Any, on_box: Callable[[float, float, float, float], None]) -> None:
+    """Hand a finished box selection's bounds to ``on_box`` (empty or odd boxes are ignored)."""
+    g = event.geometry or {}
+    if not event.final or g.get("type") != "rect":
+        return
+    x0, y0, x1, y1 = (g.get(k) for k in ("x0", "y0", "x1", "y1"))
+    if None in (x0, y0, x1, y1) or not np.isfinite([x0, y0, x1, y1]).all() or \
+            (x0 == x1 or y0 == y1):
+        return
+    on_box(float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1)))

@@ -126,6 +126,10 @@ class Explorer(param.Parameterized):
                                 doc="The bounds of the region of ``result`` (the last good box).")
     context = param.Parameter(default=None,
                               doc="(t, region) of the encoded context behind ``result``.")
+    embedding = param.Dict(default=None, doc="The region's embedding in PCA false colour "
+                                             "(see :meth:`region_embedding`).")
+    overview = param.Dict(default=None, doc="The overview map's data for ``layer`` at "
+                                            "``start`` (see :meth:`map_layer`).")
 
     def __init__(self, cube: Any = None, weights: Any = None, *, background: bool = True,
                  **params: Any) -> None:
@@ -151,6 +155,7 @@ class Explorer(param.Parameterized):
         self._closed = False
         self._latest = 0          # number of the newest forecast request (any kind)
         self._latest_region = 0   # number of the newest region/date request
+        self._latest_map = 0      # number of the newest overview request
         self._result: Forecasts | None = None  # result as computed (published later)
         self.last_error = ""
         self._background = background
@@ -177,6 +182,8 @@ class Explorer(param.Parameterized):
                                             "drought", "drought_window", "weather_year"])
         self.param.watch(self._on_truth_toggle, ["show_truth"])
         self.param.watch(self._on_pixel, ["pixel"])
+        self.param.watch(self._on_layer, ["layer", "start"])
+        self._on_layer()
         if self.weights_error:
             self._say(self.weights_error, "danger")
         else:
@@ -386,6 +393,8 @@ class Explorer(param.Parameterized):
             self._forecast(session)  # the new region replaces the old one only if this works
             if self.pixel is not None:
                 self._update_trajectory(quiet=True)
+            if number == self._latest_region:  # not yet overtaken: its embedding too
+                self._emit(embedding=self.region_embedding())
 
         self._guard("region", build, lambda: number == self._latest_region, background=True)
 
@@ -408,6 +417,14 @@ class Explorer(param.Parameterized):
             self._schedule_truth()
         else:
             self._emit(truth=None, truth_status="")
+
+    def _on_layer(self, *events: Any) -> None:
+        """Compute the overview map's layer (served: on the worker thread, newest only)."""
+        with self._count_lock:
+            self._latest_map += 1
+            number = self._latest_map
+        self._guard("map layer", lambda: self._emit(overview=self.map_layer()),
+                    lambda: number == self._latest_map, background=True)
 
     def _on_pixel(self, *events: Any) -> None:
         if self.pixel is None:
