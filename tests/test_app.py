@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import make_fake_dataset
 
 from kgvsf_explore import schema
@@ -180,6 +181,23 @@ def test_region_truth_is_the_simulators() -> None:
     ref = np.stack([cf[schema.truth_name(b)].sel(time=days).values[:, 4:12, 10:20]
                     for b in schema.BANDS], axis=1)
     np.testing.assert_array_equal(got.reflectance.values, ref)
+
+
+def test_truth_cache_runs_the_simulator_in_the_servers_process_pool() -> None:
+    # served, the simulator runs in a spawned process (off the server's GIL): same answer
+    from kgvsf_explore.app.truth import TruthCache, simulator_pool
+    from kgvsf_explore.world import make_world
+
+    tiny, _ = make_world(seed=5, size="tiny")
+    scen = Scenario.parse("prcp =0 from 2021-04-01 to 2021-05-31")
+    rows, cols, t = slice(4, 8), slice(10, 14), "2021-05-20"
+    here = TruthCache(tiny).get(rows, cols, t, 5, scen)
+    pool = simulator_pool()
+    assert simulator_pool() is pool  # one pool per server process
+    there = TruthCache(tiny, pool=pool).get(rows, cols, t, 5, scen)
+    for a, b in zip(here, there):
+        xr.testing.assert_equal(a, b)
+    assert not here[0].identical(here[1])  # the scenario changed something
 
 
 # ------------------------------------------------------------------------- the Explorer

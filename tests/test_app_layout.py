@@ -250,6 +250,47 @@ def test_the_embedding_and_overview_are_computed_off_the_display_thread(
     ex.close()
 
 
+def test_sessions_share_the_work_slots(cube: Cube, forecaster: Forecaster,
+                                       monkeypatch) -> None:
+    # served, the sessions' model work runs at most WORK_SLOTS at a time (the event loop
+    # needs the GIL too); a request overtaken while it waits for a slot is dropped
+    from kgvsf_explore.app import explorer as explorer_module
+
+    monkeypatch.setattr(explorer_module, "WORK_SLOTS", threading.BoundedSemaphore(1))
+    running, most, lock = [0], [0], threading.Lock()
+    explorers = [Explorer(cube, forecaster, background=True, start=dt.date(2022, 6, 30),
+                          bbox=_box(cube, slice(8, 16), slice(8, 16))) for _ in range(3)]
+    calls: list[int] = []
+    for ex in explorers:
+        real = ex._forecast
+
+        def counted(session=None, real=real, ex=ex):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            calls.append(ex.horizon)
+            try:
+                time.sleep(0.05)
+                return real(session)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        monkeypatch.setattr(ex, "_forecast", counted)
+        ex.set_publisher(lambda fn: fn())
+    with explorer_module.WORK_SLOTS:  # all slots busy: the requests wait
+        for ex in explorers:
+            ex.horizon = 20
+            ex.horizon = 25  # overtakes 20 while it waits
+    for ex in explorers:
+        ex.wait()
+    assert most[0] == 1
+    assert calls == [25, 25, 25]
+    assert all(ex.result.horizon == 25 for ex in explorers)
+    for ex in explorers:
+        ex.close()
+
+
 def test_only_the_latest_request_is_computed(explorer: Explorer, monkeypatch) -> None:
     calls: list[int] = []
     real = explorer._forecast

@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,14 @@ OBSERVED = "observed"
 
 #: Level of the forecast interval a change is read against (the maps fade changes inside it).
 INTERVAL_LEVEL = 0.8
+
+#: Served, how many sessions' queued work (forecasts, regions, layers) may run at once in this
+#: process: half the cores, at least one. Each computation runs torch on one thread and holds
+#: the GIL for the model's Python between its operations; four sessions computing side by side
+#: on 2 cores left the server's event loop (which talks to every page) waiting for the GIL at
+#: every step, and the pages fell tens of seconds behind. More at once gains nothing on cores
+#: already busy. Work waiting for a slot is still dropped if a newer request overtakes it.
+WORK_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 
 
 class Explorer(param.Parameterized):
@@ -268,7 +277,7 @@ class Explorer(param.Parameterized):
             if self._work is None:
                 self._work = cf.ThreadPoolExecutor(1, thread_name_prefix="kgvsf-work")
             try:
-                self._work.submit(self._guard, what, fn, current)
+                self._work.submit(self._queued, what, fn, current)
             except RuntimeError:  # shut down: the session closed meanwhile
                 pass
             return None
@@ -285,6 +294,13 @@ class Explorer(param.Parameterized):
         finally:
             done()
         return None
+
+    def _queued(self, what: str, fn: Callable[[], Any],
+                current: Callable[[], bool] | None) -> Any:
+        """Run queued work on the worker once one of the process's :data:`WORK_SLOTS` is free
+        (``current`` is asked after the wait)."""
+        with WORK_SLOTS:
+            return self._guard(what, fn, current)
 
     def _show_busy(self) -> Callable[[], None]:
         """Set :attr:`busy` for a piece of work; returns the function that ends it.

@@ -34,6 +34,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UNUSED_SESSION_MS = 5000
 CHECK_UNUSED_MS = 2000
 
+#: The interpreter's thread switch interval when serving (seconds; Python's default 0.005).
+SWITCH_INTERVAL_S = 0.001
+
 _shared: dict[tuple, tuple[Any, Any]] = {}
 
 
@@ -201,6 +204,10 @@ def session_app(cube: Any = None, weights: Any = None) -> Any:
     from ._layout import page_beat
 
     ex.set_publisher(document_publisher(doc, page_beat(layout)))
+    if ex.truths is not None:  # the simulator's loop off the server's GIL
+        from .truth import simulator_pool
+
+        ex.truths.pool = simulator_pool()
     pn.state.on_session_destroyed(lambda _ctx: ex.close())
     return layout
 
@@ -256,6 +263,9 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
         import torch
 
         torch.set_num_threads(torch_threads)
+    # the event loop gives up the GIL at every socket write; with forecasts running on other
+    # threads it waited the whole switch interval (5 ms by default) to get it back each time
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     if address not in LOOPBACK:
         warnings.warn(
             f"the dashboard listens on {address or 'every interface'}: anyone who can reach "

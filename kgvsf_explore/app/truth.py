@@ -11,10 +11,18 @@ requested day, recording the cloud-free, noise-free reflectance and the soil moi
 the requested days. A test checks it against ``make_world`` bit for bit on a tiny world.
 
 If ``make_world`` changes the way it draws its world, this module must follow (the test fails).
+
+Served, the runs go to :func:`simulator_pool`, one worker process shared by every session: the
+simulator's daily loop is Python-heavy and, on a thread of the server, it held the GIL the
+server's event loop needs to talk to the pages (a profile of four busy tabs: two simulator
+threads and the forecasts kept the loop waiting on every socket write).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing as mp
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,6 +96,37 @@ def region_truth(ds: xr.Dataset, scenario: Any, rows: slice, cols: slice,
         attrs={"long_name": "simulator truth (cloud- and noise-free)"})
 
 
+#: Worker processes of the server's simulator pool (shared by all sessions).
+SIMULATOR_PROCESSES = 1
+
+_pool: cf.ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def simulator_pool() -> cf.ProcessPoolExecutor:
+    """The process pool that runs the simulator for served pages (made on first use).
+
+    Processes are spawned, not forked: the server has threads (torch's, tornado's) that a fork
+    would copy mid-flight. The first run pays the start of a Python process (a few seconds).
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = cf.ProcessPoolExecutor(SIMULATOR_PROCESSES,
+                                           mp_context=mp.get_context("spawn"))
+        return _pool
+
+
+def _region_truth_in_process(attrs: dict, scenario: str | None, rows: slice, cols: slice,
+                             days: list) -> xr.Dataset:
+    """:func:`region_truth` in a pool's worker: the world is re-made from the cube's
+    attributes (all it reads of the cube), the scenario from its JSON."""
+    from ..scenario import Scenario
+
+    scen = None if scenario is None else Scenario.from_json(scenario)
+    return region_truth(xr.Dataset(attrs=attrs), scen, rows, cols, days)
+
+
 class TruthCache:
     """Region truths of one sample world, per (region, t, forecast period, scenario).
 
@@ -96,8 +135,11 @@ class TruthCache:
     needs no new run.
     """
 
-    def __init__(self, ds: xr.Dataset, size: int = 8) -> None:
+    def __init__(self, ds: xr.Dataset, size: int = 8,
+                 pool: cf.Executor | None = None) -> None:
         self.ds, self.size = ds, size
+        #: Where the simulator runs (None: on the calling thread); see :func:`simulator_pool`.
+        self.pool = pool
         self._items: dict[tuple, xr.Dataset] = {}
 
     @staticmethod
@@ -114,7 +156,13 @@ class TruthCache:
         key = self._key(rows, cols, t, k_max, scenario)
         if key not in self._items:
             days = pd.date_range(pd.Timestamp(t) + pd.Timedelta(days=1), periods=k_max)
-            out = region_truth(self.ds, scenario, rows, cols, days)
+            if self.pool is None:
+                out = region_truth(self.ds, scenario, rows, cols, days)
+            else:
+                scen = None if scenario is None or scenario.is_identity else \
+                    scenario.to_json()
+                out = self.pool.submit(_region_truth_in_process, dict(self.ds.attrs), scen,
+                                       rows, cols, list(days)).result()
             if len(self._items) >= self.size:
                 self._items.pop(next(iter(self._items)))
             self._items[key] = out
