@@ -17,7 +17,9 @@ forecast's info line is on the page (polled every 20 ms); "first forecast after 
 is the same moment from the page's ``load`` event (HTML, scripts and styles loaded: what is
 left is the server's document and BokehJS drawing it). Samples alternate the direction of
 the steps, so the values stay in range; each new-region sample is a box not seen before (no
-cached context).
+cached context). "layer change" picks the overview menu's layers in turn and waits for the
+overview's new title, then for the idle document (the first embedding layer encodes the whole
+cube; later visits of a layer are cached).
 
 Prints one row per region and control (n, p50, p90 in ms), then exactly one line
 ``browser: slider settled p50 N ms p90 N ms (128 x 128)`` (the horizon, temperature and rain
@@ -151,6 +153,24 @@ class Page:
             t0 = self.now()  # from the last press
         return self.wait_idle(t0, before)
 
+    def overview_title(self) -> str:
+        return self.page.evaluate("""() => {
+          for (const d of Bokeh.documents) for (const m of d.all_models)
+            if (m.css_classes && m.css_classes.includes('kgvsf-overview')) return m.title.text;
+          return ''; }""")
+
+    def layer(self, label: str) -> float:
+        """Pick a layer of the overview menu; wait for the overview's new title, then idle."""
+        before = self.overview_title()
+        t0 = self.now()
+        self.page.locator("select").first.select_option(label=label)
+        deadline = time.time() + 60
+        while self.overview_title() == before:
+            if time.time() > deadline:
+                raise TimeoutError("the overview did not change")
+            time.sleep(0.02)
+        return self.wait_idle(t0)
+
     def region(self, box: tuple[float, float, float, float]) -> float:
         field = self.page.locator(".kgvsf-region input").first
         field.fill(", ".join(f"{v:.0f}" for v in box))
@@ -226,6 +246,11 @@ def main(argv: list[str] | None = None) -> dict:
                     for i in range(max(3, args.repeats // 3))]
                 if len(boxes) > 2:
                     res["new region"] = [page.region(b) for b in boxes[1:]]
+            # the overview's layers in turn (the first embedding encodes the whole cube)
+            layers = page.page.locator("select").first.locator("option").all_inner_texts()
+            cycle = layers[1:] + layers[:1]
+            results["whole cube"] = {"overview layer change": [
+                page.layer(cycle[i % len(cycle)]) for i in range(max(len(cycle), args.repeats))]}
             results["64 x 64"]["first forecast from navigation"] = first
             results["64 x 64"]["first forecast after the load event"] = after_load
             errors = page.errors
@@ -233,11 +258,11 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    print(f"{'region':<10} {'control':<34} {'n':>3} {'p50 ms':>8} {'p90 ms':>8}")
+    print(f"{'region':<11} {'control':<34} {'n':>3} {'p50 ms':>8} {'p90 ms':>8}")
     for name, res in results.items():
         for label, v in res.items():
             p50, p90 = _stats(v)
-            print(f"{name:<10} {label:<34} {len(v):>3} {p50:>8.0f} {p90:>8.0f}")
+            print(f"{name:<11} {label:<34} {len(v):>3} {p50:>8.0f} {p90:>8.0f}")
     if errors:
         print(f"page errors: {errors}")
     big = results["128 x 128"]

@@ -226,7 +226,8 @@ def document_publisher(doc: Any, beat: Any = None) -> Any:
 
 def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool = True,
           address: str | None = "127.0.0.1", threaded: bool = False,
-          torch_threads: int | None = 1, **kwargs: Any) -> Any:
+          torch_threads: int | None = 1, blas_threads: int | None = 1,
+          **kwargs: Any) -> Any:
     """Serve the dashboard (blocks unless ``threaded``).
 
     Parameters
@@ -250,6 +251,10 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
         computation lets sessions run side by side on the callback threads; with several
         OpenMP threads per computation, concurrent sessions (or other work on the machine)
         oversubscribe the cores and latencies become erratic (see ``docs/dashboard.md``).
+    blas_threads
+        Threads of numpy's BLAS in this process (None: its default, one per core). The region
+        embedding's PCA (a small ``eigh``) took 400 ms with two OpenBLAS threads contending
+        with torch's on 2 cores, against 30 ms with one (``docs/dashboard.md``).
     **kwargs
         Passed to :func:`panel.serve`.
 
@@ -263,6 +268,10 @@ def serve(cube: Any = None, weights: Any = None, *, port: int = 5006, show: bool
         import torch
 
         torch.set_num_threads(torch_threads)
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads, user_api="blas")
     # the event loop gives up the GIL at every socket write; with forecasts running on other
     # threads it waited the whole switch interval (5 ms by default) to get it back each time
     sys.setswitchinterval(SWITCH_INTERVAL_S)
