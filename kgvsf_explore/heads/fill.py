@@ -101,8 +101,7 @@ class _Context:
         """The model's forecast ``(C, h, w)`` and NDVI ``(h, w)`` of ``day`` from the last image
         before it, and its embedding ``(F, h, w)`` of that image (all NaN when there is no
         image before ``day`` within the model's horizon)."""
-        from ..inference.embed import embed_region
-        from ..inference.region import forecast_region
+        from ..inference.region import forecast_and_embed
 
         cfg = self.model.cfg
         h, w = self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
@@ -113,13 +112,12 @@ class _Context:
             return (np.full((len(_B), h, w), nan), np.full((h, w), nan),
                     np.full((self.model.embed_dim, h, w), nan))
         t = self.hist.times[i]
-        fc = forecast_region(self.model, self.cube, t, [k], rows=self.rows, cols=self.cols,
-                             progress=False)
-        emb = embed_region(self.model, self.cube, t, rows=self.rows, cols=self.cols,
-                           progress=False)
+        # one pass: each tile's context is encoded once for the forecast and the embedding
+        fc, emb = forecast_and_embed(self.model, self.cube, t, [k], rows=self.rows,
+                                     cols=self.cols)
         return (np.asarray(fc["reflectance"].isel(horizon=0).values, "float32"),
                 np.asarray(fc["ndvi"].isel(horizon=0).values, "float32"),
-                np.asarray(emb.values, "float32"))
+                np.asarray(emb, "float32"))
 
 
 def _features(ctx: _Context, day: int, exclude: int | None, rr: np.ndarray, cc: np.ndarray,

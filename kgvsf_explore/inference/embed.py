@@ -127,7 +127,7 @@ def _embed_block(model: KGVSF, plan: TilePlan, rows: slice, cols: slice, batch_s
                                         progress=progress, desc="embedding"):
         with torch.no_grad():
             batch = {k: v.to(device) for k, v in batch.items()}
-            out = model.embed(batch)[:, -1].float().cpu().numpy()  # (B, F, H, W)
+            out = model.embed_last(batch).float().cpu().numpy()  # (B, F, H, W)
         for i, origin in enumerate(chunk):
             stitch.add(origin, out[i])
     return stitch.result()

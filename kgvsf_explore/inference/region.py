@@ -108,18 +108,9 @@ def forecast_region(
         ``attrs["kgvsf_not_observed_bands"]``.
     """
     cfg = model.cfg
-    horizons = [int(h) for h in horizons]
-    if not horizons or min(horizons) < cfg.k_min or max(horizons) > cfg.k_max:
-        raise KGVSFError(f"horizons {horizons} must lie in the model's range "
-                         f"[{cfg.k_min}, {cfg.k_max}] days")
     listed = isinstance(scenarios, (list, tuple))
     scen_list = list(scenarios) if listed else [scenarios]
-    plan = plan_tiles(cube, cfg, start, region=region, rows=rows, cols=cols)
-    last_day = plan.t_day + max(horizons)
-    if last_day >= len(plan.days):
-        raise KGVSFError(f"horizon {max(horizons)} days after {plan.t.date()} runs past the "
-                         f"drivers (last day {plan.days[-1].date()}); give weather for the "
-                         "future or a shorter horizon")
+    plan, horizons = _plan(model, cube, start, horizons, region, rows, cols)
     drivers = [scenario_drivers(cube, s) for s in scen_list]
 
     def compute(block_rows: slice, block_cols: slice, show: bool = False) -> np.ndarray:
@@ -135,6 +126,39 @@ def forecast_region(
     out = _to_dataset(refl, cube, plan.rows, plan.cols, plan.t, horizons, scen_list,
                       listed, model, weights_id)
     return mark_not_observed(out, plan.missing_bands, cfg.bands)
+
+
+def forecast_and_embed(model: KGVSF, cube: Cube, start: Any, horizons: Sequence[int], *,
+                       rows: slice | None = None, cols: slice | None = None,
+                       batch_size: int = 16) -> tuple[xr.Dataset, np.ndarray]:
+    """``forecast_region(model, cube, start, horizons, rows=rows, cols=cols)`` under the
+    observed weather, and the embeddings ``(feature, y, x)`` of ``embed_region`` at the same
+    date, in one pass: each tile's context is encoded once for both (the same numbers as the
+    two calls). In memory, no progress bar."""
+    plan, horizons = _plan(model, cube, start, horizons, None, rows, cols)
+    emb = Stitcher(plan, plan.rows, plan.cols)
+    refl = _forecast_block(model, plan, [scenario_drivers(cube, None)], horizons, plan.rows,
+                           plan.cols, batch_size, False, embed=emb)
+    out = _to_dataset(refl, cube, plan.rows, plan.cols, plan.t, horizons, [None], False,
+                      model, "")
+    return mark_not_observed(out, plan.missing_bands, model.cfg.bands), emb.result()
+
+
+def _plan(model: KGVSF, cube: Cube, start: Any, horizons: Sequence[int], region: Any,
+          rows: slice | None, cols: slice | None) -> tuple[TilePlan, list[int]]:
+    """The tile plan of a forecast and its horizons as ints, checked against the model's
+    range and the cube's drivers."""
+    cfg = model.cfg
+    hs = [int(h) for h in horizons]
+    if not hs or min(hs) < cfg.k_min or max(hs) > cfg.k_max:
+        raise KGVSFError(f"horizons {hs} must lie in the model's range "
+                         f"[{cfg.k_min}, {cfg.k_max}] days")
+    plan = plan_tiles(cube, cfg, start, region=region, rows=rows, cols=cols)
+    if plan.t_day + max(hs) >= len(plan.days):
+        raise KGVSFError(f"horizon {max(hs)} days after {plan.t.date()} runs past the "
+                         f"drivers (last day {plan.days[-1].date()}); give weather for the "
+                         "future or a shorter horizon")
+    return plan, hs
 
 
 def mark_not_observed(out: xr.Dataset, missing: Sequence[str],
@@ -160,8 +184,10 @@ def mark_not_observed(out: xr.Dataset, missing: Sequence[str],
 
 def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
                     horizons: list[int], rows: slice, cols: slice, batch_size: int,
-                    progress: bool) -> np.ndarray:
-    """Reflectance ``(scenario, horizon, band, rows, cols)`` of one pixel block of the plan."""
+                    progress: bool, embed: Stitcher | None = None) -> np.ndarray:
+    """Reflectance ``(scenario, horizon, band, rows, cols)`` of one pixel block of the plan;
+    with ``embed``, each tile's embedding at ``t`` is added to it from the same encoded
+    context."""
     cfg = model.cfg
     t_day, last_day = plan.t_day, plan.t_day + max(horizons)
     n_s, n_h, n_b = len(drivers), len(horizons), len(cfg.bands)
@@ -180,11 +206,14 @@ def _forecast_block(model: KGVSF, plan: TilePlan, drivers: list[xr.Dataset],
         with torch.no_grad():
             batch = {k: v.to(device) for k, v in batch.items()}
             state = model.encode_context(batch)
+            emb = None if embed is None else model.embed_last(batch, state).float().cpu().numpy()
             future = torch.from_numpy(np.stack(fut)).to(device)
             out = model.forecast(KGVSF.repeat_state(state, n_s), future, horizons)
         out = out.float().cpu().numpy().reshape(n_s, len(chunk), n_h, n_b, cfg.tile, cfg.tile)
         for i, origin in enumerate(chunk):
             stitch.add(origin, out[:, i])
+            if embed is not None:
+                embed.add(origin, emb[i])
     return stitch.result()
 
 

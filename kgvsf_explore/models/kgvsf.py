@@ -410,26 +410,43 @@ class KGVSF(nn.Module):
         hidden layer at that date (reading the pixel's own series up to it). No embedding sees
         a later date when the objective is causal.
         """
-        state = self.encode_context(batch)
-        tokens = state.tokens
+        return self._embedding(batch, self.encode_context(batch).tokens, 0)
+
+    def embed_last(self, batch: dict, state: ContextState | None = None) -> torch.Tensor:
+        """``embed(batch)[:, -1]``, the embeddings ``(B, embed_dim, H, W)`` at the last
+        context date ``t``, without the work of the earlier dates' embeddings.
+
+        ``state`` is this batch's :meth:`encode_context` when the caller already has it (a
+        forecast from the same context), so the context is encoded once for both.
+        """
+        if state is None:
+            state = self.encode_context(batch)
+        return self._embedding(batch, state.tokens, state.tokens.shape[1] - 1)[:, 0]
+
+    def _embedding(self, batch: dict, tokens: torch.Tensor, first: int) -> torch.Tensor:
+        """``(B, L - first, embed_dim, H, W)``: the embeddings at context dates ``first``
+        onwards, from the sequence encoder's output ``tokens`` ``(B, L, N, dim)``."""
         p, side = self.cfg.patch, self.cfg.tile
         g = side // p
-        b, nd, n, d = tokens.shape
-        patch = tokens.reshape(b, nd, g, g, d).permute(0, 1, 4, 2, 3)
+        last = tokens[:, first:]
+        b, nd, n, d = last.shape
+        patch = last.reshape(b, nd, g, g, d).permute(0, 1, 4, 2, 3)
         patch = patch.repeat_interleave(p, dim=-2).repeat_interleave(p, dim=-1)
-        out = torch.cat([patch, self.decoder.features(tokens)], dim=2)
+        out = torch.cat([patch, self.decoder.features(last)], dim=2)
         if self.cfg.pixel_context:
-            out = torch.cat([out, self._pixel_embedding(batch, tokens)], dim=2)
+            out = torch.cat([out, self._pixel_embedding(batch, tokens, first)], dim=2)
         return out
 
-    def _pixel_embedding(self, batch: dict, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, L, hidden, H, W)``: the per-pixel path's hidden layer at each context date,
-        from the pixel's series up to that date and that date's season (no later image)."""
+    def _pixel_embedding(self, batch: dict, tokens: torch.Tensor,
+                         first: int = 0) -> torch.Tensor:
+        """``(B, L - first, hidden, H, W)``: the per-pixel path's hidden layer at each context
+        date from ``first`` on, from the pixel's series up to that date and that date's
+        season (no later image)."""
         images = self.norm_images(batch["images"].float())
         valid = batch["mask"].bool() & batch["context_mask"].bool()[:, :, None, None]
         offsets = batch["image_offsets"]
         out = []
-        for i in range(tokens.shape[1]):
+        for i in range(first, tokens.shape[1]):
             z = tokens[:, i]
             base = self.decoder(z)
             hist = self._pixel_history(images[:, :i + 1], valid[:, :i + 1],
