@@ -110,6 +110,7 @@ class RegionSession:
                 self.windows += list(chunk)
                 self.batches.append((list(chunk), batch))
                 states.append(self.model.encode_context(batch))
+        self._states = states  # per batch, for the embedding at t
         self.state = _cat(states)
         self.past_drivers = torch.cat([b["drivers"] for _, b in self.batches]).numpy()
         self.drivers = DriverMap(cube, self.windows, cfg.tile, cfg.drivers, self.t_day + 1,
@@ -267,8 +268,8 @@ class RegionSession:
         if self._embedding is None:
             stitch = Stitcher(self.plan)
             with torch.no_grad():
-                for chunk, batch in self.batches:
-                    out = self.model.embed(batch)[:, -1].float().numpy()
+                for (chunk, batch), state in zip(self.batches, self._states):
+                    out = self.model.embed_last(batch, state).float().numpy()
                     for i, origin in enumerate(chunk):
                         stitch.add(origin, out[i])
             self._embedding = stitch.result()
