@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}/"
     actions: dict[str, int] = {}
     failures: list[str] = []
+    caught_up: list[float] = []  # seconds from the last final action until each tab showed it
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 knob.focus()
                 for _ in range(i + 1):
                     page.keyboard.press("ArrowRight")
+            t_final = time.time()
             for i, page in enumerate(pages):
                 info = page.locator(".kgvsf-info p").first
                 knob = page.locator(".noUi-handle").nth(0)
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     shown = info.inner_text()
                     m = re.search(r"k = (\d+) days", shown)
                     if m and k and int(float(k)) == int(m.group(1)):
+                        caught_up.append(time.time() - t_final)
                         break
                     if time.time() > deadline:
                         title = page.evaluate("""() => {
@@ -157,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                  if any(b in line for b in BAD)]
     for kind, n in sorted(actions.items()):
         print(f"{n:>5}  {kind}")
+    print(f"{sum(actions.values()) / args.seconds:.1f} actions a second; the tabs showed their "
+          "final horizon " + ", ".join(f"{v:.1f}" for v in caught_up) + " s after it was set"
+          + (f" ({args.sessions - len(caught_up)} never)" if len(caught_up) < args.sessions
+             else ""))
     for f in failures[:40]:
         print("FAIL", f)
     print(f"stress: {args.sessions} sessions, {args.seconds:.0f} s, {sum(actions.values())} "
