@@ -37,12 +37,12 @@ __all__ = ["gapfill_rows", "score_gaps"]
 def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums: DriverSums,
                trees: TreeForecaster | None, rows: slice, cols: slice, *,
                fill_head: bool = True, fill_dates: int = 400,
-               fill_pixels: int = 500) -> pd.DataFrame:
+               fill_pixels: int = 500, fill_iter: int = 200) -> pd.DataFrame:
     """One row per (held-out date, method): ``refl_mse``, ``ndvi_mae``, ``pixels``.
     ``fill_dates`` and ``fill_pixels`` are the fill head's ``train_dates`` and
-    ``pixels_per_date``. Where the fill head cannot be fitted (a :class:`KGVSFError`, e.g.
-    too few clear dates), the other methods are scored and ``attrs["fill_skipped"]`` says
-    why."""
+    ``pixels_per_date``, ``fill_iter`` its trees' boosting iterations. Where the fill head
+    cannot be fitted (a :class:`KGVSFError`, e.g. too few clear dates), the other methods are
+    scored and ``attrs["fill_skipped"]`` says why."""
     truth_all = cube.truth
     rr, cc = np.meshgrid(np.arange(rows.start, rows.stop), np.arange(cols.start, cols.stop),
                          indexing="ij")
@@ -53,12 +53,13 @@ def score_gaps(model, cube: Cube, dates: Sequence[int], hist: PixelHistory, sums
     filled = None
     fill_skipped = ""
     if fill_head:
-        from ...heads.fill import fill_region
+        from ...heads.fill import FillHead, fill_region
 
         try:
             filled = fill_region(model, cube, [cube.times[j] for j in dates], rows=rows,
-                                 cols=cols, train_dates=fill_dates,
-                                 pixels_per_date=fill_pixels, seed=0, progress=False)
+                                 cols=cols, head=FillHead(max_iter=fill_iter, seed=0),
+                                 train_dates=fill_dates, pixels_per_date=fill_pixels,
+                                 progress=False)
         except KGVSFError as err:  # e.g. too few clear dates to learn from: the others score
             fill_skipped = str(err)
     for j in dates:

@@ -144,8 +144,8 @@ def evaluate_weights(
     pixels_per_date
         Training rows of the trees per origin date and cube.
     quick
-        Small settings for tests and CI (fewer cases, trees, label tiles and fill-head
-        learning dates).
+        Small settings for tests and CI (fewer cases, trees, label tiles, and fill-head
+        learning dates and boosting iterations: 60, as the quick trees).
     intervals
         Calibration of the weights' forecast intervals (file or folder; None: the
         ``intervals.json`` beside the weights, if any), scored on the forecast cases
@@ -261,7 +261,7 @@ def evaluate_weights(
             skipped["gapfill"] = "no image date of the test period is clear enough to hold out"
         else:
             wr, wc = _map_window(cube)
-            fill = {"fill_dates": 24, "fill_pixels": 200} if quick else {}
+            fill = {"fill_dates": 24, "fill_pixels": 200, "fill_iter": 60} if quick else {}
             errors = score_gaps(model, cube, dates, hist, sums, trees, wr, wc, **fill)
             extra["gapfill_errors"] = errors
             if errors.attrs.get("fill_skipped"):
