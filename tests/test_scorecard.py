@@ -92,26 +92,46 @@ def test_bad_task_names_are_refused(world: Cube) -> None:
         evaluate_weights(world, tasks=("forecasts",), quiet=True)
 
 
-def test_the_command_line_writes_the_results(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def user_cube_run(world: Cube, tmp_path_factory: pytest.TempPathFactory):
+    """One ``kgvsf evaluate-weights --cube`` run (forecast and gap filling) on the world
+    written without its truth bands and sample-world attrs, as a user's cube would be; the
+    command's :class:`Scorecard` is kept (a spy on ``evaluate_weights``) for the tests that
+    read it."""
     from kgvsf_explore.cli import main
+    from kgvsf_explore.evaluation import scorecard
 
-    out = tmp_path / "sc"
-    card = tmp_path / "CARD.md"
-    rc = main(["evaluate-weights", "--seed", "63", "--world-size", "tiny", "--quick",
-               "--train-on", "cube", "--tasks", "forecast,gapfill", "--out", str(out),
-               "--card", str(card), "--quiet"])
+    ds = world.ds.drop_vars([schema.truth_name(b) for b in schema.BANDS])
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("kgvsf_seed", "kgvsf_size")}
+    folder = tmp_path_factory.mktemp("user_cube")
+    cube_path = Cube(ds).to_zarr(folder / "cube.zarr")
+    out, card = folder / "sc", folder / "CARD.md"
+    cards = []
+
+    def keep(*args, **kwargs):
+        cards.append(evaluate_weights(*args, **kwargs))
+        return cards[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scorecard, "evaluate_weights", keep)
+        rc = main(["evaluate-weights", "--cube", str(cube_path), "--quick", "--train-on",
+                   "cube", "--tasks", "forecast,gapfill", "--out", str(out), "--cache",
+                   str(folder / "cache"), "--card", str(card), "--quiet"])
+    assert len(cards) == 1
+    return rc, cube_path, out, card, cards[0]
+
+
+def test_the_command_line_writes_the_results(user_cube_run) -> None:
+    rc, cube_path, out, card, _ = user_cube_run
     assert rc == 0
     rows = json.loads((out / "results.json").read_text())
     assert {r["task"] for r in rows} == {"forecast", "gapfill"}
     text = card.read_text()
-    assert "## Scorecard" in text and "--seed 63" in text and "## Training" in text
+    assert "## Scorecard" in text and f"--cube {cube_path}" in text and "## Training" in text
 
 
-def test_a_cube_without_truth_is_scored_on_its_observed_images(world: Cube) -> None:
-    ds = world.ds.drop_vars([schema.truth_name(b) for b in schema.BANDS])
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("kgvsf_seed", "kgvsf_size")}
-    sc = evaluate_weights(Cube(ds), tasks=("forecast", "gapfill"), quick=True,
-                          train_on="cube", cache=None, quiet=True)
+def test_a_cube_without_truth_is_scored_on_its_observed_images(user_cube_run) -> None:
+    sc = user_cube_run[-1]
     assert not sc.skipped
     assert sc.meta["trees_trained_on"].startswith("this cube")
     err = sc.extra["forecast_errors"]
