@@ -28,7 +28,7 @@ def test_finetune_from_shipped_weights(small_cube: Path, tmp_path: Path, capsys)
 
     out = tmp_path / "adapted"
     result = finetune(small_cube, out, steps=2, batch_size=2, eval_every=2, val_batches=1,
-                      progress=False)
+                      progress=False, check_cases=8)
     assert result.steps == 2 and (out / "model.safetensors").is_file()
     assert weights_sha256(out) != weights_sha256(default_weights())  # trained on
     record = json.loads((out / "training_data.json").read_text())
