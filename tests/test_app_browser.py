@@ -129,6 +129,22 @@ class Session:
               return [m.x_range.start, m.x_range.end, m.y_range.start, m.y_range.end];
           return null; }""")
 
+    def map_frames(self) -> list:
+        """Per map of frame width ``PANE``: title, axis ranges, frame size and image extent."""
+        return self.page.evaluate("""(pane) => { const out = [];
+          for (const d of Bokeh.documents) for (const m of d.all_models) {
+            if (m.frame_width !== pane || !m.renderers) continue;
+            const r = m.renderers.find(r => r.data_source && r.data_source.data &&
+                                            r.data_source.data.dw);
+            if (!r) continue;
+            const v = r.data_source.data;
+            out.push({title: m.title ? m.title.text : null,
+                      x: [m.x_range.start, m.x_range.end], y: [m.y_range.start, m.y_range.end],
+                      frame: [m.frame_width, m.frame_height],
+                      image: [v.x[0], v.x[0] + v.dw[0], v.y[0], v.y[0] + v.dh[0]]});
+          }
+          return out; }""", PANE)
+
     def overview_png(self) -> bytes:
         time.sleep(0.5)
         return self.page.locator(".kgvsf-overview").first.screenshot()
@@ -141,6 +157,7 @@ class Session:
 
 
 HORIZON, TEMPERATURE, RAIN = 0, 1, 2  # slider handles, in sidebar order
+PANE = 260  # the forecast maps' frame width (kgvsf_explore.app._layout.PANE)
 DROUGHT_BOX, TRUTH_BOX = 0, 1  # checkboxes, in sidebar order
 
 
@@ -174,8 +191,11 @@ def test_sliders_change_the_forecast(chromium_ctx, url) -> None:
     expect(s.info).to_contain_text("k = 35 days", timeout=30_000)
     after_horizon = s.forecasts_png()
     assert after_horizon != before
-    s.press(RAIN, "ArrowLeft", 10)  # rain x0.5
-    expect(s.info).to_contain_text(re.compile(r"prcp x0\.5"), timeout=30_000)
+    s.press(RAIN, "ArrowLeft", 7)  # rain x0.65: seven steps of 0.05 (float noise once showed)
+    expect(s.info).to_contain_text(re.compile(r"prcp x0\.65(?![0-9])"), timeout=30_000)
+    s.press(RAIN, "ArrowLeft", 3)  # rain x0.5
+    expect(s.info).to_contain_text(re.compile(r"prcp x0\.5(?![0-9])"), timeout=30_000)
+    assert "0000" not in s.info.inner_text(), s.info.inner_text()
     after_rain = s.forecasts_png()
     assert after_rain != after_horizon
     # the page confirms each batch of updates it has applied (the server's flow control)
@@ -230,6 +250,15 @@ def test_drawing_or_typing_a_region_updates_the_panes(chromium_ctx, url) -> None
     expect(s.page.get_by_text("lies outside the cube").first).to_be_hidden(timeout=30_000)
     s.forecasts_change(after_draw)
     assert s.overview_axes() == overview
+    # a tall box (320 x 520 m): each map's frame takes its shape and the image fills it
+    # (the maps once filled about 3/4 of their frames after a non-square box)
+    frames = s.map_frames()
+    assert len(frames) == 5, frames  # the four forecast maps and the region embedding
+    for f in frames:
+        assert f["x"] == pytest.approx(f["image"][:2]) and f["y"] == pytest.approx(f["image"][2:])
+        width, height = f["image"][1] - f["image"][0], f["image"][3] - f["image"][2]
+        assert height / width == pytest.approx(520 / 320, rel=0.1), f
+        assert f["frame"][1] == pytest.approx(f["frame"][0] * height / width, abs=1), f
     assert s.errors == []
     s.page.close()
 
