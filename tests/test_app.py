@@ -7,6 +7,10 @@ whole file runs in well under a minute on 2 CPU cores.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -198,6 +202,31 @@ def test_truth_cache_runs_the_simulator_in_the_servers_process_pool() -> None:
     for a, b in zip(here, there):
         xr.testing.assert_equal(a, b)
     assert not here[0].identical(here[1])  # the scenario changed something
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie nobody has reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_simulator_workers_end_when_the_server_is_killed() -> None:
+    # a server stopped by a signal never shuts its pool down: its workers once stayed, idle
+    # and holding ~300 MB each, for good
+    code = ("import os\nfrom kgvsf_explore.app.truth import simulator_pool\n"
+            "print(simulator_pool().submit(os.getpid).result(), flush=True)\n"
+            "os.kill(os.getpid(), 9)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    worker = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker)
 
 
 # ------------------------------------------------------------------------- the Explorer

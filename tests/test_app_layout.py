@@ -219,6 +219,39 @@ def test_outputs_go_through_the_publisher(cube: Cube, forecaster: Forecaster) ->
     assert queued == [] and ex.result is shown
 
 
+def test_the_spinner_shows_only_for_work_still_running_when_the_page_is_updated(
+        cube: Cube, forecaster: Forecaster, monkeypatch) -> None:
+    # "on" and "off" in one batch once cost the page a second message half a second later
+    from kgvsf_explore.app import explorer as explorer_module
+
+    monkeypatch.setattr(explorer_module, "BUSY_DELAY_S", 0.01)
+    ex = Explorer(cube, forecaster, background=True, start=dt.date(2022, 6, 30),
+                  bbox=_box(cube, slice(8, 16), slice(8, 16)))
+    seen: list[bool] = []
+    ex.param.watch(lambda e: seen.append(e.new), "busy")
+    queued: list = []
+    ex.set_publisher(queued.append)
+    slow = ex._forecast
+    monkeypatch.setattr(ex, "_forecast", lambda session=None: (time.sleep(0.2), slow(session)))
+    ex.rain_scale = 0.5
+    ex.wait()  # the work has ended before the display's thread ran anything
+    for fn in queued:
+        fn()
+    assert seen == [] and "prcp" in ex.result.scenario_text
+    queued.clear()
+    ex.rain_scale = 0.25
+    deadline = time.monotonic() + 10
+    while not queued and time.monotonic() < deadline:  # the spinner is queued mid-work
+        time.sleep(0.005)
+    queued.pop(0)()
+    assert seen == [True]
+    ex.wait()
+    for fn in queued:
+        fn()
+    assert seen == [True, False] and ex.busy is False
+    ex.close()
+
+
 def test_the_embedding_and_overview_are_computed_off_the_display_thread(
         cube: Cube, forecaster: Forecaster, monkeypatch) -> None:
     # served, the display's thread is the server's one event loop: the region embedding (a

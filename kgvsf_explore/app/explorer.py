@@ -314,10 +314,17 @@ class Explorer(param.Parameterized):
         state = {"shown": False, "done": False}
 
         def show() -> None:
-            with self._count_lock:  # emit under the lock: "on" can never follow "off"
+            with self._count_lock:  # queue under the lock: "on" can never follow "off"
                 if not state["done"]:
                     state["shown"] = True
-                    self._emit(busy=True)
+                    self._publisher(on)
+
+        def on() -> None:
+            # work that ended before this reaches the page shows no spinner: "on" and "off"
+            # in one batch cost the page a second message half a second later (Panel defers
+            # a second change of a pane within one document hold)
+            if not state["done"] and not self._closed:
+                self.param.update(busy=True)
 
         timer = threading.Timer(BUSY_DELAY_S, show)
         timer.daemon = True
