@@ -13,6 +13,10 @@
 #   PAIR=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwvp (the same, plus
 #                                        # the paired-variant loss, our extension, weight 1; an
 #                                        # ablation, not shipped: docs/model.md)
+#   CORPUS=1 bash scripts/train_weights.sh # build/weights/kgvsf-small-pccorpus (the pixel-context
+#                                        # recipe on a 12-world corpus of four climates and two
+#                                        # sensors, one intervention each; an experiment, not
+#                                        # shipped: docs/model.md)
 #
 # Extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
@@ -22,7 +26,14 @@ KGVSF=.venv/bin/kgvsf
 WORLDS=${WORLDS:-101,102,103}
 TEST_SEED=${TEST_SEED:-5151}
 OUT=build/weights
-if [ "${PAIR:-0}" = 1 ]; then
+DATA=(--worlds "$WORLDS")
+if [ "${CORPUS:-0}" = 1 ]; then
+  NAME=kgvsf-small-pccorpus
+  SHIP=0   # an experiment: stays in build/weights
+  $KGVSF make-corpus --out build/corpus12 --worlds 12 --weather-variants 1 --size small --quiet
+  DATA=(--corpus build/corpus12)
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}")
+elif [ "${PAIR:-0}" = 1 ]; then
   NAME=kgvsf-small-pcwvp
   SHIP=0   # an ablation: stays in build/weights
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 1
@@ -37,7 +48,7 @@ else
   NAME=kgvsf-small
   RECIPE=()
 fi
-$KGVSF pretrain --objective kgvsf --preset small --worlds "$WORLDS" "${RECIPE[@]}" \
+$KGVSF pretrain --objective kgvsf --preset small "${DATA[@]}" "${RECIPE[@]}" \
   --out "$OUT/$NAME" --seed 0 "$@"
 $KGVSF calibrate --weights "$OUT/$NAME" --seed 6262,6263,6264 --world-size small \
   --cases 600 --case-seed 0 --out "$OUT/$NAME"
