@@ -107,6 +107,13 @@ def positive_int_arg(text: str) -> int:
     return int(text)
 
 
+def nonneg_int_arg(text: str) -> int:
+    """A whole number >= 0."""
+    if not re.fullmatch(r"\s*\d+\s*", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 0, e.g. 5")
+    return int(text)
+
+
 def ints(text: str | None, option: str) -> list[int]:
     """Comma-separated integers of ``option`` (e.g. ``--worlds 1,2,3``)."""
     if not text:

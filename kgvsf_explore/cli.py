@@ -16,6 +16,7 @@ from ._cli_args import (
     ints,
     join_negative_values,
     nonneg_float_arg,
+    nonneg_int_arg,
     port_arg,
     positive_int_arg,
     start_arg,
@@ -251,6 +252,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         total = p.train.phase1_steps + p.train.phase2_steps
         one = round(args.steps * p.train.phase1_steps / total) if p.train.phase1_steps else 0
         p = replace(p, train=replace(p.train, phase1_steps=one, phase2_steps=args.steps - one))
+    if getattr(args, "patience", None) is not None:
+        p = replace(p, train=replace(p.train, patience=args.patience))
     cubes = _cubes(args)
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
                       device=args.device, progress=not args.quiet)
@@ -502,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int_arg, metavar="N",
                    help="train N steps in all instead of the preset's (its split between the "
                         "two phases is kept), e.g. for a learning curve")
+    p.add_argument("--patience", type=nonneg_int_arg, metavar="N",
+                   help="validations without a better loss before a phase stops early "
+                        "(default: the preset's, 5 for small; 0: never stop early)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 

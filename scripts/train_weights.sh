@@ -15,8 +15,9 @@
 #                                        # ablation, not shipped: docs/model.md)
 #   CORPUS=1 bash scripts/train_weights.sh # build/weights/kgvsf-small-pccorpus (the pixel-context
 #                                        # recipe on a 12-world corpus of four climates and two
-#                                        # sensors, one intervention each; an experiment, not
-#                                        # shipped: docs/model.md)
+#                                        # sensors, one intervention each, the whole schedule:
+#                                        # no early stopping; an experiment, not shipped:
+#                                        # docs/model.md)
 #
 # Extra options (e.g. --device cuda) pass through to pretrain.
 set -euo pipefail
@@ -32,7 +33,7 @@ if [ "${CORPUS:-0}" = 1 ]; then
   SHIP=0   # an experiment: stays in build/weights
   $KGVSF make-corpus --out build/corpus12 --worlds 12 --weather-variants 1 --size small --quiet
   DATA=(--corpus build/corpus12)
-  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}")
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --patience "${PATIENCE:-0}")
 elif [ "${PAIR:-0}" = 1 ]; then
   NAME=kgvsf-small-pcwvp
   SHIP=0   # an ablation: stays in build/weights

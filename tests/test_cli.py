@@ -85,8 +85,9 @@ def test_pretrain_steps_keeps_the_phase_split(tmp_path: Path) -> None:
 
     out = tmp_path / "w"
     assert main(["pretrain", "--preset", "tiny", "--worlds", "13", "--world-size", "tiny",
-                 "--steps", "10", "--out", str(out), "--quiet"]) == 0
+                 "--steps", "10", "--patience", "0", "--out", str(out), "--quiet"]) == 0
     train = json.loads((out / "config.json").read_text())["train"]
+    assert train["patience"] == 0  # never stops early
     from kgvsf_explore.models import PRESETS
 
     tiny = PRESETS["tiny"].train
@@ -96,3 +97,6 @@ def test_pretrain_steps_keeps_the_phase_split(tmp_path: Path) -> None:
     data = json.loads((out / "training_data.json").read_text())
     assert data["worlds"] == {"seeds": [13], "size": "tiny"}
     assert "10 steps" in data["description"]
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--preset", "tiny", "--worlds", "13", "--patience", "-1",
+              "--out", str(tmp_path / "x"), "--quiet"])
