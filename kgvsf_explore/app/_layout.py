@@ -82,8 +82,8 @@ def _widgets(ex: Explorer) -> list[Any]:
 def _prompt(widget: pn.widgets.Widget) -> pn.widgets.Widget:
     """Run ``widget``'s watchers as soon as its page event arrives (:data:`EVENT_DELAY_MS`).
 
-    Sets Panel's ``Syncable._debounce`` on the instance (a private attribute: without it, a
-    Panel release that drops it only brings the 50 ms back).
+    Sets Panel's ``Syncable._debounce`` on the instance. It is a private attribute: a Panel
+    release without it would ignore the setting and only bring the 50 ms back.
     """
     widget._debounce = EVENT_DELAY_MS
     return widget
