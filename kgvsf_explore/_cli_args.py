@@ -102,15 +102,18 @@ def nonneg_float_arg(text: str) -> float:
 
 def positive_int_arg(text: str) -> int:
     """A whole number >= 1."""
-    if not re.fullmatch(r"\s*\d+\s*", text) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 1, e.g. 6000")
-    return int(text)
+    return _whole_number(text, 1, "6000")
 
 
 def nonneg_int_arg(text: str) -> int:
     """A whole number >= 0."""
-    if not re.fullmatch(r"\s*\d+\s*", text):
-        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 0, e.g. 5")
+    return _whole_number(text, 0, "5")
+
+
+def _whole_number(text: str, least: int, example: str) -> int:
+    if not re.fullmatch(r"\s*\d+\s*", text) or int(text) < least:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: need a whole number >= {least}, e.g. {example}")
     return int(text)
 
 

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
 
 expect = sync_api.expect
 
+from kgvsf_explore.app._layout import PANE  # noqa: E402  (the maps' frame width)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -157,7 +159,6 @@ class Session:
 
 
 HORIZON, TEMPERATURE, RAIN = 0, 1, 2  # slider handles, in sidebar order
-PANE = 260  # the forecast maps' frame width (kgvsf_explore.app._layout.PANE)
 DROUGHT_BOX, TRUTH_BOX = 0, 1  # checkboxes, in sidebar order
 
 

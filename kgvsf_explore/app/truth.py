@@ -24,7 +24,6 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import os
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -110,28 +109,22 @@ def simulator_pool() -> cf.ProcessPoolExecutor:
 
     Processes are spawned, not forked: the server has threads (torch's, tornado's) that a fork
     would copy mid-flight. The first run pays the start of a Python process (a few seconds).
-    A worker exits within :data:`ORPHAN_CHECK_S` once the server is gone, however it ended
-    (a server stopped by a signal never shuts its pool down).
+    A worker exits as soon as the server is gone, however it ended (a server stopped by a
+    signal never shuts its pool down).
     """
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = cf.ProcessPoolExecutor(SIMULATOR_PROCESSES,
                                            mp_context=mp.get_context("spawn"),
-                                           initializer=_exit_with_parent,
-                                           initargs=(os.getpid(),))
+                                           initializer=_exit_with_parent)
         return _pool
 
 
-#: Seconds between a pool worker's checks that the server that started it still runs.
-ORPHAN_CHECK_S = 1.0
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a pool worker: end this process once ``parent`` has gone (it is then re-parented)."""
+def _exit_with_parent() -> None:
+    """In a pool worker: end this process once the server that spawned it has ended."""
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(ORPHAN_CHECK_S)
+        mp.parent_process().join()  # waits on the parent's sentinel (no polling)
         os._exit(0)
 
     threading.Thread(target=watch, name="kgvsf-orphan-check", daemon=True).start()
