@@ -130,6 +130,14 @@ def markdown(card) -> str:
         if per is not None and len(per):
             out += ["Mean NDVI change per crop type (`k`: days from `t` to the scored image):",
                     "", _fmt(per, 3, index=False), ""]
+        irr = sel[sel["metric"] == "irrigated_ratio"]
+        if not irr.empty:
+            table = irr.pivot_table(index="bin", columns="method", values="value",
+                                    aggfunc="first", sort=False).reset_index().rename(
+                columns={"bin": "scenario"})
+            out += ["Irrigated over rain-fed: mean absolute NDVI change of the irrigated pixels "
+                    "over that of the rain-fed pixels of the same crop types (below 1: "
+                    "irrigated fields change less).", "", _fmt(table, 2, index=False), ""]
     return "\n".join(out)
 
 

@@ -9,6 +9,12 @@ weathers from the same context; the trees get the scenario's drivers exactly as 
 does; ``no_change`` (what persistence and climatology answer) predicts zero. Scored on every
 pixel of the cube: same-sign share (pixels whose true change exceeds 0.02), Pearson r, RMSE,
 and the mean change per crop type beside the true one.
+
+On a world with irrigation (its fields table has an ``irrigated`` column), each crop type that
+has both irrigated and rain-fed pixels in the window also gets its two halves
+(``corn_irrigated``, ``corn_rainfed``), and ``irrigated_ratio`` is the mean absolute change of
+the irrigated pixels over that of the rain-fed pixels of the same crop types (below 1:
+irrigated fields change less, as the water they get does not depend on the rain).
 """
 
 from __future__ import annotations
@@ -28,7 +34,31 @@ from ..peers.trees import TreeForecaster
 from ..whatif import _image_date_near
 from .rows import Row
 
-__all__ = ["whatif_rows"]
+__all__ = ["whatif_rows", "irrigated_map"]
+
+
+def irrigated_map(cube: Cube, rows: slice, cols: slice) -> np.ndarray | None:
+    """Whether each pixel of the window is irrigated, from the fields table; None when the
+    cube has no fields table with an ``irrigated`` column or no field is irrigated."""
+    fields = cube.fields
+    if (fields is None or "irrigated" not in fields.columns
+            or schema.FIELD_ID not in cube.ds or not fields["irrigated"].any()):
+        return None
+    fid = np.asarray(cube.ds[schema.FIELD_ID].values)[rows, cols]
+    lookup = dict(zip(fields[schema.FIELD_ID].astype(int), fields["irrigated"].astype(bool)))
+    return np.vectorize(lambda f: lookup.get(int(f), False), otypes=[bool])(fid)
+
+
+def _irrigation_split(crop: np.ndarray, irrigated: np.ndarray, legend: dict
+                      ) -> dict[str, np.ndarray]:
+    """Masks of ``<crop>_irrigated`` / ``<crop>_rainfed`` for crop types that have both."""
+    out = {}
+    for code, cname in legend.items():
+        m = crop == code
+        if (m & irrigated).any() and (m & ~irrigated).any():
+            out[f"{cname}_irrigated"] = m & irrigated
+            out[f"{cname}_rainfed"] = m & ~irrigated
+    return out
 
 
 def _metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -59,6 +89,10 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
     legend = schema.legend_from_attrs(ds[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
     base_sums = DriverSums(cube) if trees is not None else None
     base_ndvi = ndvi_of(ds.isel(y=rows, x=cols))
+    irrigated = irrigated_map(cube, rows, cols)
+    groups = {cname: crop == code for code, cname in legend.items()}
+    split = _irrigation_split(crop, irrigated, legend) if irrigated is not None else {}
+    groups.update(split)
     name = model.objective
     out: list[Row] = []
     per_crop = []
@@ -86,8 +120,7 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
                 n = int((np.abs(truth) > STRONG).sum()) if metric == "same_sign" else n_px
                 out.append(Row("whatif", metric, label, method, value, n, 1))
                 scores.setdefault((metric, method), []).append(value)
-        for code, cname in legend.items():
-            m = crop == code
+        for cname, m in groups.items():
             if not m.any():
                 continue
             row = {"scenario": label, "k": k, "crop_type": cname, "pixels": int(m.sum()),
@@ -101,6 +134,15 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
                 if method != "no_change":
                     out.append(Row("whatif", f"mean_change_{cname}", label, method,
                                    row[method], int(m.sum()), 1))
+        if split:
+            irr = np.any([m for g, m in split.items() if g.endswith("_irrigated")], axis=0)
+            dry = np.any([m for g, m in split.items() if g.endswith("_rainfed")], axis=0)
+            for method, ch in {"truth": truth, **changes}.items():
+                if method == "no_change":
+                    continue
+                ratio = float(np.nanmean(np.abs(ch[irr])) / np.nanmean(np.abs(ch[dry])))
+                out.append(Row("whatif", "irrigated_ratio", label, method, ratio,
+                               int(irr.sum() + dry.sum()), 1))
     n_scen = len(scenarios_at(t))
     for (metric, method), vals in scores.items():
         out.append(Row("whatif", metric, "all", method, float(np.nanmean(vals)),
