@@ -136,8 +136,9 @@ def markdown(card) -> str:
                                     aggfunc="first", sort=False).reset_index().rename(
                 columns={"bin": "scenario"})
             out += ["Irrigated over rain-fed: mean absolute NDVI change of the irrigated pixels "
-                    "over that of the rain-fed pixels of the same crop types (below 1: "
-                    "irrigated fields change less).", "", _fmt(table, 2, index=False), ""]
+                    "over that of the rain-fed pixels of the same crop types, each side the mean "
+                    "over those crop types (below 1: irrigated fields change less).", "",
+                    _fmt(table, 2, index=False), ""]
     return "\n".join(out)
 
 

@@ -13,8 +13,9 @@ and the mean change per crop type beside the true one.
 On a world with irrigation (its fields table has an ``irrigated`` column), each crop type that
 has both irrigated and rain-fed pixels in the window also gets its two halves
 (``corn_irrigated``, ``corn_rainfed``), and ``irrigated_ratio`` is the mean absolute change of
-the irrigated pixels over that of the rain-fed pixels of the same crop types (below 1:
-irrigated fields change less, as the water they get does not depend on the rain).
+the irrigated pixels over that of the rain-fed pixels of the same crop types, each side the
+mean over those crop types (below 1: irrigated fields change less, as the water they get does
+not depend on the rain; read it on the rain scenarios, heat can favour irrigated crops).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ def _metrics(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
         else float("nan"),
         "rmse": float(np.sqrt(np.mean((a - b) ** 2))),
     }
+
+
+def _irrigated_ratio(change: np.ndarray, split: dict[str, np.ndarray]) -> float:
+    """Mean absolute change of irrigated pixels over rain-fed ones, each the mean over the
+    crop types of :func:`_irrigation_split` (every crop type counts once, so a crop that is
+    mostly irrigated does not stand for the irrigated side alone)."""
+    irr = [np.nanmean(np.abs(change[m])) for g, m in split.items() if g.endswith("_irrigated")]
+    dry = [np.nanmean(np.abs(change[m])) for g, m in split.items() if g.endswith("_rainfed")]
+    den = float(np.mean(dry))
+    return float(np.mean(irr)) / den if den > 0 else float("nan")
 
 
 def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | None, *,
@@ -135,14 +146,11 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
                     out.append(Row("whatif", f"mean_change_{cname}", label, method,
                                    row[method], int(m.sum()), 1))
         if split:
-            irr = np.any([m for g, m in split.items() if g.endswith("_irrigated")], axis=0)
-            dry = np.any([m for g, m in split.items() if g.endswith("_rainfed")], axis=0)
+            n_split = int(sum(m.sum() for m in split.values()))
             for method, ch in {"truth": truth, **changes}.items():
-                if method == "no_change":
-                    continue
-                ratio = float(np.nanmean(np.abs(ch[irr])) / np.nanmean(np.abs(ch[dry])))
-                out.append(Row("whatif", "irrigated_ratio", label, method, ratio,
-                               int(irr.sum() + dry.sum()), 1))
+                if method != "no_change":
+                    out.append(Row("whatif", "irrigated_ratio", label, method,
+                                   _irrigated_ratio(ch, split), n_split, 1))
     n_scen = len(scenarios_at(t))
     for (metric, method), vals in scores.items():
         out.append(Row("whatif", metric, "all", method, float(np.nanmean(vals)),
