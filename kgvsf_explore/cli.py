@@ -243,6 +243,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     if args.pixel_residual or args.pixel_context:
         p = replace(p, model=replace(p.model, pixel_residual=True,
                                      pixel_context=args.pixel_context))
+    if getattr(args, "weather_windows", False):
+        p = replace(p, model=replace(p.model, weather_windows=True))
     if args.ndvi_weight:
         p = replace(p, train=replace(p.train, ndvi_weight=args.ndvi_weight))
     if getattr(args, "pair_weight", 0):
@@ -268,6 +270,8 @@ def _pretrain(args: argparse.Namespace) -> int:
                f"{p.train.phase1_steps + p.train.phase2_steps} steps"]
     if p.model.pixel_context or p.model.pixel_residual:
         options.append("pixel context" if p.model.pixel_context else "pixel residual")
+    if p.model.weather_windows:
+        options.append("weather windows")
     if p.train.ndvi_weight:
         options.append(f"NDVI weight {p.train.ndvi_weight:g}")
     if p.train.pair_weight:
@@ -493,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-context", action="store_true",
                    help="experimental (implies --pixel-residual): the correction also reads "
                         "each pixel's whole context series and the target's season")
+    p.add_argument("--weather-windows", action="store_true",
+                   help="experimental: the weather summary also reads each driver's mean over "
+                        "the forecast window (t, t+k], the sums a tree peer reads")
     p.add_argument("--ndvi-weight", type=nonneg_float_arg, default=0.0, metavar="W",
                    help="add W x the forecast's NDVI error (in units of 0.25 NDVI) to the "
                         "forecast loss (our extension; default 0: the paper's loss)")

@@ -47,6 +47,11 @@ class ModelConfig:
         With ``pixel_residual``: the correction also reads the pixel's own whole context
         series (every context image, its clear flag and age) and the target's day of year,
         the per-pixel inputs a tree peer reads.
+    weather_windows
+        The weather summary over ``(t, t+k]`` also gets the mean of each normalised driver
+        over those days through a linear layer (experimental; the LSTM's states at ``t`` and
+        ``t + k`` stay its main input). The window sums a tree peer reads, given to the
+        network directly instead of left for the LSTM to integrate.
     k_min, k_max
         Range of forecast steps in days (any integer inside).
     band_mean, band_std, driver_mean, driver_std
@@ -69,6 +74,7 @@ class ModelConfig:
     dropout: float = 0.0
     pixel_residual: bool = False
     pixel_context: bool = False
+    weather_windows: bool = False
     band_mean: tuple[float, ...] = (0.08, 0.11, 0.11, 0.16, 0.32, 0.25, 0.17)
     band_std: tuple[float, ...] = (0.05, 0.05, 0.07, 0.06, 0.12, 0.08, 0.08)
     driver_mean: tuple[float, ...] = (2.5, 15.0, 3.0, 300.0, 1000.0, 43000.0, 5.0)

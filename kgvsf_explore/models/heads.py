@@ -19,14 +19,28 @@ class Forecaster(nn.Module):
         super().__init__()
         self.k_embed = TimeEmbedding(cfg.dim)
         self.weather = nn.Linear(2 * cfg.weather_hidden, cfg.dim)
+        #: with ``weather_windows``: the window's mean drivers -> the summary (starts at zero)
+        self.window: nn.Linear | None = None
+        if cfg.weather_windows:
+            self.window = nn.Linear(len(cfg.drivers), cfg.dim)
+            nn.init.zeros_(self.window.weight)
+            nn.init.zeros_(self.window.bias)
         self.mlp = nn.Sequential(
             nn.LayerNorm(3 * cfg.dim), nn.Linear(3 * cfg.dim, 2 * cfg.dim), nn.GELU(),
             nn.Linear(2 * cfg.dim, cfg.dim),
         )
 
-    def summary(self, h_t: torch.Tensor, h_tk: torch.Tensor) -> torch.Tensor:
-        """Weather summary over ``(t, t+k]`` from the LSTM states at ``t`` and ``t + k``."""
-        return self.weather(torch.cat([h_tk, h_tk - h_t], dim=-1))
+    def summary(self, h_t: torch.Tensor, h_tk: torch.Tensor,
+                window: torch.Tensor | None = None) -> torch.Tensor:
+        """Weather summary over ``(t, t+k]`` from the LSTM states at ``t`` and ``t + k``
+        (and, with ``weather_windows``, ``window`` ``(B, V)``: each normalised driver's mean
+        over those days; required then)."""
+        out = self.weather(torch.cat([h_tk, h_tk - h_t], dim=-1))
+        if self.window is not None:
+            if window is None:
+                raise ValueError("a weather_windows model needs the window's mean drivers")
+            out = out + self.window(window.to(out.dtype))
+        return out
 
     def forward(self, z_t: torch.Tensor, weather: torch.Tensor | None, k: torch.Tensor):
         """``z_t`` ``(B, N, dim)``, ``weather`` ``(B, dim)`` or None, ``k`` ``(B,)``."""

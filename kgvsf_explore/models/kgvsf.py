@@ -87,6 +87,16 @@ def _ndvi(x: torch.Tensor, red: int, nir: int) -> torch.Tensor:
     return (n - r) / (n + r).abs().clamp_min(1e-3)
 
 
+def window_means(drivers: torch.Tensor, t_index: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Each driver's mean over days ``t_index + 1 .. t_index + k`` of ``drivers`` ``(B, D, V)``
+    (per sample ``t_index`` and ``k``, ``(B,)``) -> ``(B, V)``."""
+    sums = torch.cat([drivers.new_zeros(drivers.shape[0], 1, drivers.shape[2]),
+                      drivers.cumsum(1)], 1)
+    idx = torch.stack([t_index + 1, t_index + k + 1], 1).clamp(0, drivers.shape[1])
+    ends = torch.gather(sums, 1, idx.unsqueeze(-1).expand(-1, -1, drivers.shape[2]))
+    return (ends[:, 1] - ends[:, 0]) / k.to(drivers.dtype).unsqueeze(-1)
+
+
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                band_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the pixels where ``mask`` is True and the observed bands.
@@ -271,23 +281,27 @@ class KGVSF(nn.Module):
                 f"got {future.shape[1]} days"
             )
         b = future.shape[0]
-        hidden, _ = self.weather_encoder(self.norm_drivers(future.float()), None,
-                                         state.lstm_state)
+        norm = self.norm_drivers(future.float())
+        hidden, _ = self.weather_encoder(norm, None, state.lstm_state)
+        sums = norm.cumsum(1) if self.cfg.weather_windows else None
         out = []
         for k in ks.tolist():
             kk = torch.full((b,), k, device=future.device, dtype=torch.long)
             h_tk = hidden[:, k - 1]
-            out.append(self._predict(state, h_tk, kk))
+            window = None if sums is None else sums[:, k - 1] / k
+            out.append(self._predict(state, h_tk, kk, window))
         return self.denorm_images(torch.stack(out, dim=1))
 
-    def _predict(self, state: ContextState, h_tk: torch.Tensor, k: torch.Tensor):
-        """Normalised prediction at ``t + k`` from an encoded context."""
+    def _predict(self, state: ContextState, h_tk: torch.Tensor, k: torch.Tensor,
+                 window: torch.Tensor | None = None):
+        """Normalised prediction at ``t + k`` from an encoded context (``window``: the
+        normalised drivers' means over ``(t, t+k]``, needed with ``weather_windows``)."""
         if state.objective == "mm-vsf":
             return self._query_forecast(state.inputs, state.valid, h_tk, state.doy_t, k,
                                         state.pixels)
         weather = None
         if self._uses_weather(state.objective):
-            weather = self.forecaster.summary(state.h_t, h_tk)
+            weather = self.forecaster.summary(state.h_t, h_tk, window)
         z = self.forecaster(state.tokens[:, -1], weather, k)
         static = self._pixel_static(state)
         if static is not None:
@@ -522,9 +536,13 @@ class KGVSF(nn.Module):
             seq = self.sequence_encoder(tokens, valid_ctx, objective in CAUSAL)
             weather = None
             if hidden is not None:
+                window = None
+                if self.cfg.weather_windows:
+                    window = window_means(self.norm_drivers(batch["drivers"].float()),
+                                          t_index, k)
                 weather = self.forecaster.summary(
                     self.weather_encoder.read(hidden, t_index),
-                    self.weather_encoder.read(hidden, t_index + k),
+                    self.weather_encoder.read(hidden, t_index + k), window,
                 )
             pred = self._decode(self.forecaster(seq[:, -1], weather, k), weather, k, pixels,
                                 batch["doy"][:, -1])

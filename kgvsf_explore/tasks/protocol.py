@@ -90,7 +90,7 @@ def forecast_embedding(model: nn.Module, batch: dict) -> torch.Tensor:
             one = state.select(j)
             future = model.norm_drivers(batch["drivers"][j:j + 1, t + 1:t + k + 1].float())
             hidden, _ = model.weather_encoder(future, None, one.lstm_state)
-            model._predict(one, hidden[:, k - 1], ks[j:j + 1])
+            model._predict(one, hidden[:, k - 1], ks[j:j + 1], future.mean(1))
     finally:
         handle.remove()
     z = torch.cat(captured)  # (B, N, dim)

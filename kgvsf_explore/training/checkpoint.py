@@ -109,7 +109,8 @@ def build_model(model_cfg: ModelConfig, train_cfg: TrainConfig | None = None) ->
 
 #: Configuration fields added after weights were first saved, with their defaults: left out of
 #: the configuration hash when at the default, so older weights keep matching their config.
-LATER_CONFIG_FIELDS: dict[str, object] = {"pixel_residual": False, "pixel_context": False}
+LATER_CONFIG_FIELDS: dict[str, object] = {"pixel_residual": False, "pixel_context": False,
+                                           "weather_windows": False}
 
 
 def config_sha256(model_cfg: ModelConfig) -> str:
@@ -442,7 +443,7 @@ def _check_model_json(model: Any, path: Path) -> None:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            and math.isfinite(v) for v in values)):
             raise CheckpointError(f"{path}: model.{key} must be a list of finite numbers")
-    for key in ("pixel_residual", "pixel_context"):
+    for key in ("pixel_residual", "pixel_context", "weather_windows"):
         if not isinstance(model.get(key, False), bool):
             raise CheckpointError(f"{path}: model.{key} must be true or false, got "
                                   f"{model[key]!r}")
