@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny schema-following dataset made in memory (no simulator needed)."""
+"""Shared fixtures: a tiny schema-following dataset made in memory (no simulator needed),
+and a batch of forecast samples from a tiny sample world."""
 
 from __future__ import annotations
 
@@ -102,3 +103,20 @@ def make_fake_dataset(
 def fake_ds() -> xr.Dataset:
     """A tiny schema-following dataset with drivers on a coarse met grid."""
     return make_fake_dataset()
+
+
+@pytest.fixture(scope="module")
+def forecast_batch():
+    """Four training samples (16 x 16 tiles, 6 context images) of tiny sample world 3, and
+    their collated tensors: ``(samples, batch)``."""
+    import torch
+
+    from kgvsf_explore.cube.cube import Cube
+    from kgvsf_explore.cube.sampler import Sampler, sample_to_tensors
+    from kgvsf_explore.world import make_world
+
+    cube = Cube(make_world(seed=3, size="tiny")[0].load())
+    samples = Sampler(cube, tile=16, context=6, seed=0, n_samples=4).sample()
+    n = max(len(s.drivers) for s in samples)
+    items = [sample_to_tensors(s, context=6, drivers_len=n) for s in samples]
+    return samples, torch.utils.data.default_collate(items)

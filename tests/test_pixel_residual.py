@@ -9,26 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from kgvsf_explore.cube.cube import Cube
-from kgvsf_explore.cube.sampler import Sampler, sample_to_tensors
 from kgvsf_explore.models import KGVSF, ModelConfig
 from kgvsf_explore.models.config import TrainConfig
 from kgvsf_explore.training import load_checkpoint, save_checkpoint
 from kgvsf_explore.training.checkpoint import CheckpointError
-from kgvsf_explore.world import make_world
 
 CFG = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True)
 CTX = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True,
                   pixel_context=True)
-
-
-@pytest.fixture(scope="module")
-def batch():
-    cube = Cube(make_world(seed=3, size="tiny")[0].load())
-    samples = Sampler(cube, tile=16, context=6, seed=0, n_samples=4).sample()
-    n = max(len(s.drivers) for s in samples)
-    items = [sample_to_tensors(s, context=6, drivers_len=n) for s in samples]
-    return samples, torch.utils.data.default_collate(items)
 
 
 def _persistence(s) -> np.ndarray:
@@ -40,9 +28,9 @@ def _persistence(s) -> np.ndarray:
 
 @pytest.mark.parametrize("cfg", [CFG, CTX], ids=["anchor", "context"])
 @pytest.mark.parametrize("objective", ["kgvsf", "mm-vsf"])
-def test_an_untrained_pixel_model_forecasts_persistence(batch, objective: str,
+def test_an_untrained_pixel_model_forecasts_persistence(forecast_batch, objective: str,
                                                         cfg: ModelConfig) -> None:
-    samples, b = batch
+    samples, b = forecast_batch
     torch.manual_seed(0)
     model = KGVSF(cfg, objective).eval()
     state = model.encode_context(b)
@@ -56,8 +44,8 @@ def test_an_untrained_pixel_model_forecasts_persistence(batch, objective: str,
         np.testing.assert_allclose(pred[:, seen], persist[:, seen], atol=1e-5)
 
 
-def test_the_residual_learns_from_the_forecast_loss(batch) -> None:
-    _, b = batch
+def test_the_residual_learns_from_the_forecast_loss(forecast_batch) -> None:
+    _, b = forecast_batch
     torch.manual_seed(0)
     model = KGVSF(CFG).train()
     loss, _ = model.loss(b, phase=2)
@@ -86,8 +74,8 @@ def test_a_pixel_checkpoint_round_trips_and_a_bad_flag_is_refused(tmp_path: Path
         load_checkpoint(tmp_path / "ck")
 
 
-def test_the_context_series_holds_each_pixels_own_history(batch) -> None:
-    samples, b = batch
+def test_the_context_series_holds_each_pixels_own_history(forecast_batch) -> None:
+    samples, b = forecast_batch
     model = KGVSF(CTX).eval()
     images = model.norm_images(b["images"].float())
     valid = b["mask"].bool() & b["context_mask"].bool()[:, :, None, None]
@@ -109,8 +97,8 @@ def test_pixel_context_needs_the_residual_path() -> None:
         ModelConfig(pixel_context=True)
 
 
-def test_the_ndvi_term_is_ours_and_off_by_default(batch) -> None:
-    _, b = batch
+def test_the_ndvi_term_is_ours_and_off_by_default(forecast_batch) -> None:
+    _, b = forecast_batch
     torch.manual_seed(0)
     plain = KGVSF(CFG).eval()
     torch.manual_seed(0)
@@ -140,8 +128,8 @@ def test_a_context_checkpoint_round_trips(tmp_path: Path) -> None:
         assert torch.equal(a, c), n
 
 
-def test_context_embeddings_carry_the_pixel_path_and_stay_causal(batch) -> None:
-    _, b = batch
+def test_context_embeddings_carry_the_pixel_path_and_stay_causal(forecast_batch) -> None:
+    _, b = forecast_batch
     torch.manual_seed(0)
     model = KGVSF(CTX).eval()
     with torch.no_grad():
@@ -157,8 +145,9 @@ def test_context_embeddings_carry_the_pixel_path_and_stay_causal(batch) -> None:
 
 
 @pytest.mark.parametrize("cfg", [CFG, CTX], ids=["anchor", "context"])
-def test_the_cached_pixel_share_forecasts_the_same_and_follows_new_weights(batch, cfg) -> None:
-    samples, b = batch
+def test_the_cached_pixel_share_forecasts_the_same_and_follows_new_weights(forecast_batch,
+                                                                          cfg) -> None:
+    samples, b = forecast_batch
     torch.manual_seed(1)
     model = KGVSF(cfg, "kgvsf").eval()
     for layer in (model.pixel.out, model.pixel.film):  # trained-like: a non-zero correction

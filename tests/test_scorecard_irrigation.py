@@ -4,7 +4,6 @@ type, and the ratio of their changes, for the truth and the weights."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from kgvsf_explore import schema
@@ -47,7 +46,7 @@ def test_whatif_rows_split_irrigated_fields(irrigated_world: Cube) -> None:
     halves = per_crop[per_crop["crop_type"].str.endswith(("_irrigated", "_rainfed"))]
     assert len(halves) and set(halves["crop_type"].str.rsplit("_", n=1).str[0]) <= set(
         per_crop["crop_type"])
-    df = pd.DataFrame([r.__dict__ for r in rows])
+    df = Scorecard(rows).to_frame()
     ratio = df[df["metric"] == "irrigated_ratio"]
     assert set(ratio["method"]) == {"truth", model.objective}
     drought = ratio[(ratio["bin"] == "rain-50%-30d") & (ratio["method"] == "truth")]

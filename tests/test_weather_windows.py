@@ -7,24 +7,13 @@ from pathlib import Path
 
 import torch
 
-from kgvsf_explore.cube.cube import Cube
-from kgvsf_explore.cube.sampler import Sampler, sample_to_tensors
 from kgvsf_explore.models import KGVSF, ModelConfig
 from kgvsf_explore.models.config import TrainConfig
 from kgvsf_explore.models.kgvsf import window_means
 from kgvsf_explore.training import load_checkpoint, save_checkpoint
-from kgvsf_explore.world import make_world
 
 CFG = ModelConfig(tile=16, dim=32, heads=2, depth=1, seq_depth=1, pixel_residual=True,
                   pixel_context=True, weather_windows=True)
-
-
-def _batch():
-    cube = Cube(make_world(seed=3, size="tiny")[0].load())
-    samples = Sampler(cube, tile=16, context=6, seed=0, n_samples=4).sample()
-    n = max(len(s.drivers) for s in samples)
-    items = [sample_to_tensors(s, context=6, drivers_len=n) for s in samples]
-    return samples, torch.utils.data.default_collate(items)
 
 
 def test_window_means_are_the_days_after_t_through_t_plus_k() -> None:
@@ -35,8 +24,8 @@ def test_window_means_are_the_days_after_t_through_t_plus_k() -> None:
     torch.testing.assert_close(got[1], d[1, 1:10].mean(0))
 
 
-def test_the_window_reaches_the_forecast_and_learns() -> None:
-    samples, b = _batch()
+def test_the_window_reaches_the_forecast_and_learns(forecast_batch) -> None:
+    samples, b = forecast_batch
     torch.manual_seed(0)
     model = KGVSF(CFG).train()
     with torch.no_grad():  # past the zero start of the per-pixel path's output and FiLM

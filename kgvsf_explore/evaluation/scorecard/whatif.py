@@ -46,8 +46,7 @@ def irrigated_map(cube: Cube, rows: slice, cols: slice) -> np.ndarray | None:
             or schema.FIELD_ID not in cube.ds or not fields["irrigated"].any()):
         return None
     fid = np.asarray(cube.ds[schema.FIELD_ID].values)[rows, cols]
-    lookup = dict(zip(fields[schema.FIELD_ID].astype(int), fields["irrigated"].astype(bool)))
-    return np.vectorize(lambda f: lookup.get(int(f), False), otypes=[bool])(fid)
+    return np.isin(fid, fields.loc[fields["irrigated"].astype(bool), schema.FIELD_ID])
 
 
 def _irrigation_split(crop: np.ndarray, irrigated: np.ndarray, legend: dict
@@ -104,6 +103,7 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
     groups = {cname: crop == code for code, cname in legend.items()}
     split = _irrigation_split(crop, irrigated, legend) if irrigated is not None else {}
     groups.update(split)
+    n_split = int(sum(m.sum() for m in split.values()))
     name = model.objective
     out: list[Row] = []
     per_crop = []
@@ -146,7 +146,6 @@ def whatif_rows(model, cube: Cube, hist: PixelHistory, trees: TreeForecaster | N
                     out.append(Row("whatif", f"mean_change_{cname}", label, method,
                                    row[method], int(m.sum()), 1))
         if split:
-            n_split = int(sum(m.sum() for m in split.values()))
             for method, ch in {"truth": truth, **changes}.items():
                 if method != "no_change":
                     out.append(Row("whatif", "irrigated_ratio", label, method,
