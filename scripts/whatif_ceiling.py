@@ -46,28 +46,20 @@ from kgvsf_explore.evaluation.peers.forest import crop_of_year
 from kgvsf_explore.evaluation.peers.history import PixelHistory
 from kgvsf_explore.evaluation.scorecard.whatif import _metrics
 from kgvsf_explore.evaluation.whatif import _image_date_near
-from kgvsf_explore.inference.region import scenario_drivers
+from kgvsf_explore.training.data import PAIR_MEMORY_DAYS
 from kgvsf_explore.world import make_world
 from kgvsf_explore.world.sample import SIZES
-from kgvsf_explore.world.variants import random_weather_scenario
+from kgvsf_explore.world.variants import random_weather_scenario, weather_differs
 from kgvsf_explore.world.whatif import counterfactual, ndvi_of
 
-MEMORY_DAYS = 120
 K_MAX = 60
 PAST_LONG = 90
 
 
-def _daily_diff(cube: Cube, var_cube: Cube) -> np.ndarray:
+def _changed_days(cube: Cube, var_cube: Cube) -> np.ndarray:
     """Days (since 1970) on which the two cubes' weather differs anywhere."""
-    a = scenario_drivers(cube, None)
-    b = scenario_drivers(var_cube, None)
-    diff = np.zeros(len(cube.days), bool)
-    for v in cube.driver_names:
-        x, y = np.asarray(a[v].values), np.asarray(b[v].values)
-        d = np.abs(x - y) > 1e-6
-        diff |= d.reshape(d.shape[0], -1).any(1)
-    days = (cube.days - pd.Timestamp("1970-01-01")).days.to_numpy()
-    return days[diff]
+    differs = weather_differs(cube.ds, var_cube.ds, cube.driver_names)
+    return (cube.days - pd.Timestamp("1970-01-01")).days.to_numpy()[differs]
 
 
 def _extra(sums_base: DriverSums, day: int, k: np.ndarray, r: np.ndarray, c: np.ndarray
@@ -78,7 +70,9 @@ def _extra(sums_base: DriverSums, day: int, k: np.ndarray, r: np.ndarray, c: np.
     return np.concatenate([fut, past], 1)
 
 
-def features(hist, sums_scen, sums_base, i, k, r, c) -> np.ndarray:
+def features(hist: PixelHistory, sums_scen: DriverSums, sums_base: DriverSums, i: int,
+             k: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The tree peer's features under the scenario's weather, then :func:`_extra`."""
     x, _ = forecast_features(hist, sums_scen, i, k, r, c)
     return np.concatenate([x, _extra(sums_base, int(hist.days[i]), k, r, c)], 1)
 
@@ -99,7 +93,7 @@ def training_rows(seed: int, n_variants: int, rng: np.random.Generator, pixels: 
         scen = random_weather_scenario(np.random.default_rng([seed, v, 271828]), years)
         var_ds = counterfactual(ds, scen)
         var_cube = Cube(var_ds)
-        changed = _daily_diff(cube, var_cube)
+        changed = _changed_days(cube, var_cube)
         sums_var = DriverSums(var_cube, block=sums_base.block)
         d_true = ndvi_of(var_ds).values - base_true
         xs, ys = [], []
@@ -107,7 +101,7 @@ def training_rows(seed: int, n_variants: int, rng: np.random.Generator, pixels: 
             if t.month < 4 or t.month > 9 or t.year not in years:
                 continue
             day = int(hist.days[i])
-            if ((changed > day - MEMORY_DAYS) & (changed <= day)).any():
+            if ((changed > day - PAIR_MEMORY_DAYS) & (changed <= day)).any():
                 continue  # the context would differ
             if not ((changed > day) & (changed <= day + K_MAX)).any():
                 continue  # no other weather ahead
@@ -165,8 +159,8 @@ def score(model, seed: int, keep: np.ndarray, size: str = "small") -> tuple[dict
     h, w = hist.shape
     rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     r, c = rr.ravel(), cc.ravel()
-    crop = crop_of_year(ds, year)
     legend = schema.legend_from_attrs(ds[schema.CROP_TYPE].attrs) or schema.CROP_CLASSES
+    cr = crop_of_year(ds, year).ravel()
     out, per_crop = {}, []
     for label, (scen, k, truth) in truths.items():
         sums_scen = DriverSums(cube, scen, block=sums_base.block)
@@ -177,7 +171,6 @@ def score(model, seed: int, keep: np.ndarray, size: str = "small") -> tuple[dict
         ok = np.isfinite(pred) & np.isfinite(truth)
         out[label] = {**_metrics(pred, truth),
                       "no_change_rmse": float(np.sqrt(np.mean(truth[ok] ** 2)))}
-        cr = crop.ravel()
         for code, name in legend.items():
             m = (cr == code) & ok
             if m.any():

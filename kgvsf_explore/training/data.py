@@ -296,14 +296,10 @@ class _PairSource:
     second: Sampler
 
     def __post_init__(self) -> None:
-        from .. import schema
+        from ..world.variants import weather_differs
 
-        a, b = self.first.cube.ds, self.second.cube.ds
-        differs = np.zeros(a.sizes[schema.DAY_DIM], bool)
-        for v in self.first.driver_names:
-            x, y = np.asarray(a[v].values), np.asarray(b[v].values)
-            other = tuple(i for i, d in enumerate(a[v].dims) if d != schema.DAY_DIM)
-            differs |= np.any((x != y) & ~(np.isnan(x) & np.isnan(y)), axis=other)
+        differs = weather_differs(self.first.cube.ds, self.second.cube.ds,
+                                  self.first.driver_names)
         #: days (from the piece's first) on which the weather of the two differs, cumulated
         self._changed = np.concatenate([[0], np.cumsum(differs)])
 

@@ -32,3 +32,16 @@ def random_weather_scenario(rng: np.random.Generator, years: tuple[int, ...]) ->
         else:
             texts.append(f"prcp x{rng.uniform(1.5, 3.0):.2f} {window}")
     return Scenario.parse(*texts, name="random-weather")
+
+
+def weather_differs(a, b, drivers) -> np.ndarray:
+    """``(days,)`` bool: whether any of ``drivers`` differs anywhere between datasets ``a`` and
+    ``b`` (a world and a weather variant of it, same days) on each day; NaN equals NaN."""
+    from .. import schema
+
+    differs = np.zeros(a.sizes[schema.DAY_DIM], bool)
+    for v in drivers:
+        x, y = np.asarray(a[v].values), np.asarray(b[v].values)
+        other = tuple(i for i, d in enumerate(a[v].dims) if d != schema.DAY_DIM)
+        differs |= np.any((x != y) & ~(np.isnan(x) & np.isnan(y)), axis=other)
+    return differs
