@@ -505,8 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "forecast loss (our extension; default 0: the paper's loss)")
     p.add_argument("--pair-weight", type=nonneg_float_arg, default=0.0, metavar="W",
                    help="add W x the paired-variant loss (our extension; needs "
-                        "--weather-variants): paired batches (a third of them with one "
-                        "variant per world) read one tile, date and horizon from a world and "
+                        "--weather-variants, or a --corpus made with it): paired batches (a "
+                        "third of them with one variant per world, half with --corpus) read "
+                        "one tile, date and horizon from a world and "
                         "from its weather variant, and the error of the forecast change "
                         "between them is penalised (default 0: off)")
     p.add_argument("--steps", type=positive_int_arg, metavar="N",

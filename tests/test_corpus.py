@@ -112,6 +112,41 @@ def test_streaming_loader_is_even_bounded_and_seekable(corpus: Path) -> None:
             torch.testing.assert_close(value, b[key], equal_nan=True)
 
 
+def test_corpus_pairs_a_world_with_its_variants_from_disk(corpus: Path) -> None:
+    from dataclasses import replace
+
+    p = preset("tiny", seed=3)
+    train = replace(p.train, pair_weight=0.5, batch_size=4)
+    data = CorpusData(corpus, open_cubes=2, batches_per_cube=2)
+    pairs = data.variants_of()
+    assert pairs and all(int(b["world"]) == w and b["variant"] == 0
+                         and {int(v["world"]) for v in vs} == {w}
+                         for w, (b, vs) in pairs.items())
+    stream, _ = data.loaders(p.model, train)
+    batches = [stream.batch(n) for n in range(8)]
+    # every other batch pairs the same picks of a world and of its variant, read lazily
+    assert ["pair_of" in b for b in batches] == [False, True] * 4
+    src = next(iter(stream.pair_slots.values()))[1]
+    assert src._lazy and not src.first._in_memory
+    for b in batches[1::2]:
+        n = len(b["k"]) // 2
+        assert b["pair_of"].tolist() == [*range(n, 2 * n), *range(n)]
+        for key in ("row", "col", "k", "t_index", "image_offsets"):
+            assert torch.equal(b[key][:n], b[key][n:]), key
+    again = data.loaders(p.model, train)[0]
+    again.position = 7  # seekable, pairs included
+    b = next(again)
+    for key, value in batches[7].items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(value, b[key], equal_nan=True)
+    # without variants, the pair loss is refused with a way out
+    plain = corpus.parent / "plain"
+    make_corpus(plain, worlds=2, weather_variants=0, seed=4, size="tiny",
+                climates=["corn-belt"], sensors=["sentinel2"], workers=1, progress=False)
+    with pytest.raises(ValueError, match="--weather-variants"):
+        CorpusData(plain).loaders(p.model, train)
+
+
 def test_cli_make_corpus_and_make_sample_climate(tmp_path: Path) -> None:
     assert main(["make-corpus", "--out", str(tmp_path / "c"), "--worlds", "1", "--size", "tiny",
                  "--climates", "maritime", "--sensors", "landsat", "--workers", "1",

@@ -22,6 +22,14 @@ Split by world and year
     unseen worlds *and* an unseen year; :meth:`CorpusData.split` gives both lists (recorded
     in ``training_data.json``).
 
+Paired variants (``TrainConfig.pair_weight > 0``, our extension)
+    Every other batch is a paired batch (:class:`~kgvsf_explore.training.data._PairSource`):
+    ``open_cubes`` more slots each open a training world's observed cube *and* one of its
+    intervention cubes (the worlds in a shuffled order, a new one every cycle; the variant
+    at random), read the same block of both and serve ``batches_per_cube`` paired batches.
+    Memory stays bounded by the blocks, so a world may have as many variants as the disk
+    holds.
+
 Seekable
     Batch ``n`` is a pure function of ``(seed, rank, n)`` (slot ``n mod slots``, that slot's
     cube and batch index), so a resumed run continues with the batches an uninterrupted one
@@ -46,6 +54,7 @@ from .data import (
     BLOCK_TILES,
     VAL_SEED,
     _check_vocabulary,
+    _PairSource,
     _seed,
     _Source,
     _source,
@@ -134,6 +143,19 @@ class CorpusData:
                         f"{self.batches_per_cube} batches per cube",
         }
 
+    def variants_of(self) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Training worlds with weather variants: ``{world: (observed entry, [variant
+        entries])}``, for the paired-variant loss."""
+        out: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for c in self.train:
+            if int(c["variant"]) != 0:
+                continue
+            variants = [v for v in self.train
+                        if int(v["world"]) == int(c["world"]) and int(v["variant"]) != 0]
+            if variants:
+                out[int(c["world"])] = (c, variants)
+        return out
+
     def stats(self, val_year: int | None = None) -> dict[str, Any]:
         """Normalisation statistics from the training years of one cube per stratum (at most
         :data:`STATS_CUBES`), read lazily one at a time."""
@@ -162,6 +184,11 @@ class CorpusData:
             del cube, val_cube, src
         val = [got[b] for b in wanted]
         train_entries = self.train or self.val
+        if train_cfg.pair_weight > 0 and not self.variants_of():
+            raise ValueError(
+                f"pair_weight > 0 needs weather variants of the training worlds, and "
+                f"{self.folder} has none; make the corpus with 'kgvsf make-corpus "
+                "--weather-variants N' (N >= 1)")
         return CorpusStream(self, train_entries, model_cfg, train_cfg, rank), val
 
 
@@ -193,6 +220,9 @@ class CorpusStream:
         self.kw = _sampler_kwargs(model_cfg, train_cfg)
         self.position = int(position)
         self.slots: dict[int, tuple[int, _Source]] = {}
+        #: paired slots (pair_weight > 0): world and variant read side by side
+        self.pairs = corpus.variants_of() if train_cfg.pair_weight > 0 else {}
+        self.pair_slots: dict[int, tuple[int, _PairSource]] = {}
         self.opened = 0
 
     def __iter__(self) -> Iterator[Batch]:
@@ -214,6 +244,10 @@ class CorpusStream:
 
     def batch(self, n: int) -> Batch:
         """Batch ``n`` of the stream (does not move :attr:`position`)."""
+        if self.pairs:  # every other batch is a paired one
+            if n % 2:
+                return self._pair_batch(n // 2)
+            n //= 2
         k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
         slot, local = n % k, n // k
         cycle, within = local // per, local % per
@@ -231,6 +265,37 @@ class CorpusStream:
             self.slots[slot] = (g, _source(sampler, min(BLOCK_REUSE, per)))
             self.opened += 1
         return self.slots[slot][1].batch(within)
+
+    def pair_entries(self, g: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The world's and the variant's manifest entries of the ``g``-th pair opened."""
+        worlds = sorted(self.pairs)
+        s, seed = len(worlds), self.train_cfg.seed
+        order = np.random.default_rng(_seed(seed, self.rank, g // s, 23)).permutation(s)
+        base, variants = self.pairs[worlds[int(order[g % s])]]
+        pick = np.random.default_rng(_seed(seed, self.rank, g, 29)).integers(len(variants))
+        return base, variants[int(pick)]
+
+    def _pair_batch(self, m: int) -> Batch:
+        """Paired batch ``m`` (the stream's batch ``2 m + 1``)."""
+        k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
+        slot, local = m % k, m // k
+        cycle, within = local // per, local % per
+        g = cycle * k + slot
+        held = self.pair_slots.get(slot)
+        if held is None or held[0] != g:
+            self.pair_slots.pop(slot, None)
+            base, variant = self.pair_entries(g)
+            cubes = [self.corpus.open(e) for e in (base, variant)]
+            for c in cubes:
+                _check_vocabulary(c, self.model_cfg, g)
+            split = [split_years(c, self.train_cfg.val_year)[0] for c in cubes]
+            j = int(np.random.default_rng(_seed(g, 31)).integers(len(split[0])))
+            seed = _seed(self.train_cfg.seed, self.rank, g, 37)
+            self.pair_slots[slot] = (g, _PairSource(
+                Sampler(split[0][j], seed=seed, **self.kw),
+                Sampler(split[1][j], seed=seed, **self.kw), min(BLOCK_REUSE, per)))
+            self.opened += 2
+        return self.pair_slots[slot][1].batch(within)
 
 
 def is_corpus(path: str | os.PathLike) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import schema
 from ..cube.cube import Cube
 from ..cube.sampler import Sampler
 
@@ -290,24 +291,54 @@ class _PairSource:
     :data:`PAIR_TRIES` times) until the weather differs somewhere from
     :data:`PAIR_MEMORY_DAYS` before the context up to the target day (the land keeps the
     mark of a drought or a wet spell for a season).
+
+    Cubes left on disk (samplers with a ``block``) are read as the unpaired sources read them:
+    one block of both cubes, the same window, loaded whole and kept for ``block_reuse``
+    consecutive batches, so memory is bounded by two blocks whatever the number of variants.
     """
 
     first: Sampler
     second: Sampler
+    block_reuse: int = 1
 
     def __post_init__(self) -> None:
         from ..world.variants import weather_differs
 
+        if not self.first.cube.times.equals(self.second.cube.times):
+            raise ValueError("a world and its weather variant must have the same image dates "
+                             "to be paired")
         differs = weather_differs(self.first.cube.ds, self.second.cube.ds,
                                   self.first.driver_names)
         #: days (from the piece's first) on which the weather of the two differs, cumulated
         self._changed = np.concatenate([[0], np.cumsum(differs)])
+        self._lazy = self.first.block is not None and not (
+            self.first._in_memory and self.second._in_memory)
+        self._block: tuple[tuple[int, int], Sampler, Sampler] | None = None
 
     def _informative(self, p: int, q: int) -> bool:
         s = self.first
         d0 = max(0, int(s._img_day[max(0, p - s.context + 1)]) - PAIR_MEMORY_DAYS)
         d1 = int(s._img_day[q]) + 1
         return bool(self._changed[d1] > self._changed[d0])
+
+    def _pick(self, first: Sampler, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        pick = first._pick(rng)
+        for _ in range(PAIR_TRIES - 1):
+            if self._informative(pick[2], pick[3]):
+                break
+            pick = first._pick(rng)
+        return pick
+
+    def _block_pair(self, block_rng: np.random.Generator, n: int) -> tuple[Sampler, Sampler]:
+        """Samplers over one block (the same window) of the world and of the variant."""
+        a, b = self.first, self.second
+        ny, nx = a.cube.ds.sizes[schema.Y_DIM], a.cube.ds.sizes[schema.X_DIM]
+        by, bx = a._block_shape()
+        r0, c0 = a._block_origin(block_rng, ny - by, nx - bx)
+        if self._block is None or self._block[0] != (r0, c0):
+            self._block = ((r0, c0), a._block_sampler(r0, c0, by, bx, n),
+                           b._block_sampler(r0, c0, by, bx, n))
+        return self._block[1], self._block[2]
 
     def batch(self, index: int) -> Batch:
         import torch
@@ -317,16 +348,27 @@ class _PairSource:
 
         rng = np.random.default_rng([int(self.first.seed), int(index), PAIR_STREAM])
         n = max(1, self.first.n_samples // 2)
-        picks = []
-        for _ in range(n):
-            for _ in range(PAIR_TRIES):
-                pick = self.first._pick(rng)
-                if self._informative(pick[2], pick[3]):
+        first, second = self.first, self.second
+        picks: list[tuple[int, int, int, int]] = []
+        if self._lazy:  # `block_reuse` consecutive batches share a block of both cubes
+            block_rng = np.random.default_rng(
+                [int(self.first.seed), int(index) // self.block_reuse, PAIR_STREAM, 1])
+            for _ in range(self.first.max_tries):
+                first, second = self._block_pair(block_rng, n)
+                try:
+                    picks = [self._pick(first, rng) for _ in range(n)]
                     break
-            picks.append(pick)
+                except RuntimeError:  # no valid tile in this block: try another one
+                    continue
+            if not picks:
+                raise RuntimeError(
+                    f"no block with a tile valid >= {self.first.min_valid} after "
+                    f"{self.first.max_tries} blocks; lower min_valid or use a larger block")
+        else:
+            picks = [self._pick(first, rng) for _ in range(n)]
         pad = {"context": self.first.context, "drivers_len": self.first.max_drivers_len}
         items = [sample_to_tensors(s.read_at(*pick), **pad)
-                 for s in (self.first, self.second) for pick in picks]
+                 for s in (first, second) for pick in picks]
         batch = default_collate(items)
         batch["pair_of"] = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
         return batch
@@ -508,7 +550,7 @@ def make_loaders(
             for j, (a, b) in enumerate(zip(pieces_of[w], pieces_of[v])):
                 seed = _seed(train_cfg.seed, rank, v, j, PAIR_STREAM)
                 train_sources.append(_PairSource(Sampler(a, seed=seed, **kw),
-                                                 Sampler(b, seed=seed, **kw)))
+                                                 Sampler(b, seed=seed, **kw), block_reuse))
     n_val = len(val_sources)
     val = [
         val_sources[b % n_val].batch(b // n_val)

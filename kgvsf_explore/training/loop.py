@@ -450,10 +450,6 @@ def _pretrain(
     if init_from is not None:
         _init_weights(model, Path(init_from))
     _seed_all(_seed(train_cfg.seed, ctx.rank, 1))  # per-rank masks and dropout
-    if corpus is not None and train_cfg.pair_weight > 0:
-        raise ValueError("the paired-variant loss (pair_weight) reads a world and its weather "
-                         "variant side by side; corpus streaming does not pair cubes yet: "
-                         "train on --worlds ... --weather-variants N instead")
     if corpus is not None:  # streaming over the corpus' cubes, a few open at a time
         stream, val = corpus.loaders(model_cfg, train_cfg, rank=ctx.rank,
                                      world_size=ctx.world_size)
