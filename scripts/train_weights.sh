@@ -10,6 +10,11 @@
 #   PCWV=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwv (the default
 #                                        # weights: the same, also on one random-weather variant
 #                                        # of each world)
+#   PCWV8P=1 bash scripts/train_weights.sh # build/weights/kgvsf-small-pcwv8p (the same, on
+#                                        # eight random-weather variants of each world, plus the
+#                                        # paired-variant loss, our extension, at weight 0.2; a
+#                                        # candidate, not shipped: docs/model.md, eighth
+#                                        # experiment; ~35 min of training on one thread)
 #   PAIR=1 bash scripts/train_weights.sh # data_samples/weights/kgvsf-small-pcwvp (the same, plus
 #                                        # the paired-variant loss, our extension, weight 1; an
 #                                        # ablation, not shipped: docs/model.md)
@@ -34,6 +39,11 @@ if [ "${CORPUS:-0}" = 1 ]; then
   $KGVSF make-corpus --out build/corpus12 --worlds 12 --weather-variants 1 --size small --quiet
   DATA=(--corpus build/corpus12)
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --patience "${PATIENCE:-0}")
+elif [ "${PCWV8P:-0}" = 1 ]; then
+  NAME=kgvsf-small-pcwv8p
+  SHIP=0   # a candidate its card did not justify: stays in build/weights
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 8
+          --pair-weight 0.2)
 elif [ "${PAIR:-0}" = 1 ]; then
   NAME=kgvsf-small-pcwvp
   SHIP=0   # an ablation: stays in build/weights
