@@ -147,6 +147,16 @@ def test_corpus_pairs_a_world_with_its_variants_from_disk(corpus: Path) -> None:
         CorpusData(plain).loaders(p.model, train)
 
 
+def test_cli_pretrain_on_a_corpus_with_pairs(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    assert main(["pretrain", "--preset", "tiny", "--corpus", str(corpus), "--pair-weight", "1",
+                 "--pixel-context", "--steps", "4", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["pair_weight"] == 1.0
+    assert "paired-variant weight 1" in json.loads(
+        (out / "training_data.json").read_text())["description"]
+    assert (out / "model.safetensors").is_file()
+
+
 def test_cli_make_corpus_and_make_sample_climate(tmp_path: Path) -> None:
     assert main(["make-corpus", "--out", str(tmp_path / "c"), "--worlds", "1", "--size", "tiny",
                  "--climates", "maritime", "--sensors", "landsat", "--workers", "1",
