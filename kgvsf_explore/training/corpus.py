@@ -242,16 +242,25 @@ class CorpusStream:
         pick = np.random.default_rng(_seed(seed, self.rank, g, 13)).integers(len(stratum))
         return stratum[int(pick)]
 
+    def _slot(self, n: int) -> tuple[int, int, int]:
+        """Slot of the ``n``-th batch of a kind, the count ``g`` of the cube(s) it reads
+        (over all slots) and the batch's index within that cube's turn."""
+        k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
+        slot, local = n % k, n // k
+        return slot, (local // per) * k + slot, local % per
+
+    @property
+    def _reuse(self) -> int:
+        """Batches that share one block of a cube (never more than a cube's turn)."""
+        return min(BLOCK_REUSE, self.corpus.batches_per_cube)
+
     def batch(self, n: int) -> Batch:
         """Batch ``n`` of the stream (does not move :attr:`position`)."""
         if self.pairs:  # every other batch is a paired one
             if n % 2:
                 return self._pair_batch(n // 2)
             n //= 2
-        k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
-        slot, local = n % k, n // k
-        cycle, within = local // per, local % per
-        g = cycle * k + slot
+        slot, g, within = self._slot(n)
         held = self.slots.get(slot)
         if held is None or held[0] != g:
             self.slots.pop(slot, None)  # close the slot's previous cube first
@@ -262,7 +271,7 @@ class CorpusStream:
             piece = pieces[int(np.random.default_rng(_seed(g, 17)).integers(len(pieces)))]
             sampler = Sampler(piece, seed=_seed(self.train_cfg.seed, self.rank, g, 19),
                               **self.kw)
-            self.slots[slot] = (g, _source(sampler, min(BLOCK_REUSE, per)))
+            self.slots[slot] = (g, _source(sampler, self._reuse))
             self.opened += 1
         return self.slots[slot][1].batch(within)
 
@@ -277,10 +286,7 @@ class CorpusStream:
 
     def _pair_batch(self, m: int) -> Batch:
         """Paired batch ``m`` (the stream's batch ``2 m + 1``)."""
-        k, per = self.corpus.open_cubes, self.corpus.batches_per_cube
-        slot, local = m % k, m // k
-        cycle, within = local // per, local % per
-        g = cycle * k + slot
+        slot, g, within = self._slot(m)
         held = self.pair_slots.get(slot)
         if held is None or held[0] != g:
             self.pair_slots.pop(slot, None)
@@ -293,7 +299,7 @@ class CorpusStream:
             seed = _seed(self.train_cfg.seed, self.rank, g, 37)
             self.pair_slots[slot] = (g, _PairSource(
                 Sampler(split[0][j], seed=seed, **self.kw),
-                Sampler(split[1][j], seed=seed, **self.kw), min(BLOCK_REUSE, per)))
+                Sampler(split[1][j], seed=seed, **self.kw), self._reuse))
             self.opened += 2
         return self.pair_slots[slot][1].batch(within)
 
