@@ -258,7 +258,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         p = replace(p, train=replace(p.train, patience=args.patience))
     cubes = _cubes(args)
     result = pretrain(cubes, args.out, p.model, p.train, resume=args.resume,
-                      device=args.device, progress=not args.quiet)
+                      device=args.device, progress=not args.quiet,
+                      in_memory=False if getattr(args, "stream", False) else None)
     parts = [str(c) for c in args.cube or []]
     if getattr(args, "corpus", None):
         parts.append(f"corpus {args.corpus} (kgvsf make-corpus), streamed")
@@ -276,6 +277,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         options.append(f"NDVI weight {p.train.ndvi_weight:g}")
     if p.train.pair_weight:
         options.append(f"paired-variant weight {p.train.pair_weight:g}")
+    if getattr(args, "stream", False):
+        options.append("cubes read from disk in blocks")
     desc: dict = {"description": "; ".join(parts) + "; " + ", ".join(options)}
     if args.worlds:
         desc["worlds"] = {"seeds": _ints(args.worlds, "--worlds"), "size": args.world_size}
@@ -513,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int_arg, metavar="N",
                    help="train N steps in all instead of the preset's (its split between the "
                         "two phases is kept), e.g. for a learning curve")
+    p.add_argument("--stream", action="store_true",
+                   help="read the --cube stores from disk in blocks while training (bounded "
+                        "memory) instead of loading them (default: load when they hold 2 GiB "
+                        "or less)")
     p.add_argument("--patience", type=nonneg_int_arg, metavar="N",
                    help="validations without a better loss before a phase stops early "
                         "(default: the preset's, 5 for small; 0: never stop early)")

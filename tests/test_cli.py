@@ -100,3 +100,29 @@ def test_pretrain_steps_keeps_the_phase_split(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["pretrain", "--preset", "tiny", "--worlds", "13", "--patience", "-1",
               "--out", str(tmp_path / "x"), "--quiet"])
+
+
+def test_pretrain_stream_reads_cubes_from_disk(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from kgvsf_explore.training import loop
+
+    seen: list[list[bool]] = []
+    real = loop.make_loaders
+
+    def spy(*args, **kwargs):
+        stream, val = real(*args, **kwargs)
+        seen.append([getattr(s, "sampler", None) is not None and not s.sampler._in_memory
+                     for s in stream.sources])
+        return stream, val
+
+    monkeypatch.setattr(loop, "make_loaders", spy)
+    main(["make-sample", "--seed", "14", "--size", "tiny", "--out", str(tmp_path / "c"),
+          "--quiet"])
+    out = tmp_path / "w"
+    assert main(["pretrain", "--preset", "tiny", "--cube", str(tmp_path / "c"), "--stream",
+                 "--steps", "4", "--out", str(out), "--quiet"]) == 0
+    assert seen and all(seen[0])  # every training source reads the store in blocks
+    data = json.loads((out / "training_data.json").read_text())
+    assert "cubes read from disk in blocks" in data["description"]

@@ -333,6 +333,7 @@ def pretrain(
     progress: bool = True,
     fit_stats: bool = True,
     init_from: str | os.PathLike[str] | None = None,
+    in_memory: bool | None = None,
 ) -> TrainResult:
     """Pretrain a KG-VSF network (or a baseline objective) on one or several cubes.
 
@@ -365,6 +366,10 @@ def pretrain(
         A checkpoint folder whose weights the run starts from instead of a random
         initialisation (finetuning, e.g. the shipped weights on a user's cube); its
         architecture must match ``model_cfg``. A checkpoint found by ``resume`` wins over it.
+    in_memory
+        Load the cubes into memory (True), keep cubes opened from disk there and read them in
+        blocks, memory bounded (False), or decide by their size (None, the default; see
+        :func:`~kgvsf_explore.training.make_loaders`). Ignored for a corpus, always streamed.
 
     Returns
     -------
@@ -395,7 +400,7 @@ def pretrain(
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _pretrain(cubes, Path(out_dir), model_cfg, train_cfg, resume, progress,
-                         fit_stats, ctx, t0, init_from)
+                         fit_stats, ctx, t0, init_from, in_memory)
     finally:
         torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
         if ctx.owns_group:
@@ -427,6 +432,7 @@ def _pretrain(
     ctx: _Dist,
     t0: float,
     init_from: str | os.PathLike[str] | None = None,
+    in_memory: bool | None = None,
 ) -> TrainResult:
     import torch
     from tqdm.auto import tqdm
@@ -455,7 +461,7 @@ def _pretrain(
                                      world_size=ctx.world_size)
     else:
         stream, val = make_loaders(cubes, model_cfg, train_cfg, rank=ctx.rank,
-                                   world_size=ctx.world_size)
+                                   world_size=ctx.world_size, in_memory=in_memory)
 
     last_dir, best_dir = out / "last", out / "best"
     st = _State()
