@@ -350,11 +350,13 @@ class _PairSource:
         n = max(1, self.first.n_samples // 2)
         first, second = self.first, self.second
         picks: list[tuple[int, int, int, int]] = []
+        r0 = c0 = 0  # the block's origin: samples give rows and columns in the piece
         if self._lazy:  # `block_reuse` consecutive batches share a block of both cubes
             block_rng = np.random.default_rng(
                 [int(self.first.seed), int(index) // self.block_reuse, PAIR_STREAM, 1])
             for _ in range(self.first.max_tries):
                 first, second = self._block_pair(block_rng, n)
+                r0, c0 = self._block[0]  # type: ignore[index]
                 try:
                     picks = [self._pick(first, rng) for _ in range(n)]
                     break
@@ -367,7 +369,8 @@ class _PairSource:
         else:
             picks = [self._pick(first, rng) for _ in range(n)]
         pad = {"context": self.first.context, "drivers_len": self.first.max_drivers_len}
-        items = [sample_to_tensors(s.read_at(*pick), **pad)
+        items = [sample_to_tensors(s.read_at(*pick)._replace(row=pick[0] + r0,
+                                                             col=pick[1] + c0), **pad)
                  for s in (first, second) for pick in picks]
         batch = default_collate(items)
         batch["pair_of"] = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
