@@ -329,8 +329,10 @@ class _PairSource:
             pick = first._pick(rng)
         return pick
 
-    def _block_pair(self, block_rng: np.random.Generator, n: int) -> tuple[Sampler, Sampler]:
-        """Samplers over one block (the same window) of the world and of the variant."""
+    def _block_pair(self, block_rng: np.random.Generator,
+                    n: int) -> tuple[tuple[int, int], Sampler, Sampler]:
+        """The origin of one block (the same window of the world and of the variant) and
+        samplers over it."""
         a, b = self.first, self.second
         ny, nx = a.cube.ds.sizes[schema.Y_DIM], a.cube.ds.sizes[schema.X_DIM]
         by, bx = a._block_shape()
@@ -338,7 +340,7 @@ class _PairSource:
         if self._block is None or self._block[0] != (r0, c0):
             self._block = ((r0, c0), a._block_sampler(r0, c0, by, bx, n),
                            b._block_sampler(r0, c0, by, bx, n))
-        return self._block[1], self._block[2]
+        return self._block
 
     def batch(self, index: int) -> Batch:
         import torch
@@ -355,8 +357,7 @@ class _PairSource:
             block_rng = np.random.default_rng(
                 [int(self.first.seed), int(index) // self.block_reuse, PAIR_STREAM, 1])
             for _ in range(self.first.max_tries):
-                first, second = self._block_pair(block_rng, n)
-                r0, c0 = self._block[0]  # type: ignore[index]
+                (r0, c0), first, second = self._block_pair(block_rng, n)
                 try:
                     picks = [self._pick(first, rng) for _ in range(n)]
                     break

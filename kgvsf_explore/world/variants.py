@@ -9,10 +9,16 @@ variants of training worlds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..scenario import Scenario
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def random_weather_scenario(rng: np.random.Generator, years: tuple[int, ...]) -> Scenario:
@@ -34,7 +40,7 @@ def random_weather_scenario(rng: np.random.Generator, years: tuple[int, ...]) ->
     return Scenario.parse(*texts, name="random-weather")
 
 
-def weather_differs(a, b, drivers) -> np.ndarray:
+def weather_differs(a: xr.Dataset, b: xr.Dataset, drivers: Sequence[str]) -> np.ndarray:
     """``(days,)`` bool: whether any of ``drivers`` differs anywhere between datasets ``a`` and
     ``b`` (a world and a weather variant of it, same days) on each day; NaN equals NaN."""
     from .. import schema
