@@ -210,8 +210,13 @@ def _cubes(args: argparse.Namespace) -> list:
             raise ValueError("give either --corpus DIR or --cube/--worlds, not both")
         from .training.corpus import CorpusData
 
-        return CorpusData(args.corpus)  # type: ignore[return-value]
+        kinds = getattr(args, "corpus_kinds", None)
+        return CorpusData(  # type: ignore[return-value]
+            args.corpus, kinds=tuple(k.strip() for k in kinds.split(",")) if kinds else None)
 
+    if getattr(args, "corpus_kinds", None):
+        raise ValueError("--corpus-kinds selects the interventions of a --corpus; give "
+                         "--corpus DIR too, or drop --corpus-kinds")
     from .cube import Cube, open_cube
     from .world import SIZES, make_world
     from .world.variants import random_weather_scenario
@@ -263,6 +268,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     parts = [str(c) for c in args.cube or []]
     if getattr(args, "corpus", None):
         parts.append(f"corpus {args.corpus} (kgvsf make-corpus), streamed")
+        if getattr(args, "corpus_kinds", None):
+            parts.append(f"interventions of kind(s) {args.corpus_kinds} only")
     if args.worlds:
         parts.append(f"sample worlds seeds {args.worlds} (size {args.world_size}, "
                      f"kgvsf make-sample), {args.weather_variants} random-weather variant(s) "
@@ -487,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worlds", help="seeds of sample worlds to simulate and train on: 1,2,3")
     p.add_argument("--corpus", help="a 'kgvsf make-corpus' folder: stream its cubes (a few "
                                     "open at a time), held-out worlds and year for validation")
+    p.add_argument("--corpus-kinds", metavar="K1,K2",
+                   help="with --corpus: train only on interventions of these kinds (shift, "
+                        "scale, swap, spells, other-world); observed cubes are always kept")
     p.add_argument("--world-size", default="small", choices=["tiny", "small", "medium"])
     p.add_argument("--weather-variants", type=int, default=0,
                    help="per world, also train on N re-runs under random weather what-ifs")

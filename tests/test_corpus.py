@@ -147,6 +147,30 @@ def test_corpus_pairs_a_world_with_its_variants_from_disk(corpus: Path) -> None:
         CorpusData(plain).loaders(p.model, train)
 
 
+def test_corpus_kinds_keep_observed_cubes_and_the_chosen_interventions(
+        corpus: Path, tmp_path: Path) -> None:
+    every = CorpusData(corpus)
+    held = {every.kind(c) for c in every.train} - {"observed"}
+    assert len(held) == 2  # two training worlds, one intervention each, of different kinds
+    keep = sorted(held)[0]
+    some = CorpusData(corpus, kinds=(keep,))
+    assert {some.kind(c) for c in some.train} == {"observed", keep}
+    assert sum(c["variant"] == 0 for c in some.train) == sum(
+        c["variant"] == 0 for c in every.train)  # observed cubes are all kept
+    assert some.split()["kinds"] == [keep] and len(some.variants_of()) == 1
+    assert some.val == every.val
+    with pytest.raises(CorpusError, match="not in .*it holds"):
+        CorpusData(corpus, kinds=("heatwave",))
+    # the CLI records the choice, and refuses it without a corpus
+    out = tmp_path / "w"
+    assert main(["pretrain", "--preset", "tiny", "--corpus", str(corpus), "--corpus-kinds",
+                 keep, "--steps", "2", "--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "training_data.json").read_text())
+    assert data["split"]["kinds"] == [keep] and f"kind(s) {keep} only" in data["description"]
+    assert main(["pretrain", "--preset", "tiny", "--worlds", "1", "--corpus-kinds", keep,
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
 def test_cli_pretrain_on_a_corpus_with_pairs(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "w"
     assert main(["pretrain", "--preset", "tiny", "--corpus", str(corpus), "--pair-weight", "1",

@@ -85,11 +85,16 @@ class CorpusData:
         A folder written by ``kgvsf make-corpus`` (with ``manifest.json``).
     open_cubes, batches_per_cube
         Streaming: cubes open at once, batches drawn from each before the next one is opened.
+    kinds
+        Train only on the interventions of these kinds (the corpus' ``KINDS``: ``shift``,
+        ``scale``, ``swap``, ``spells``, ``other-world``); observed-weather cubes are always
+        kept. ``None`` (the default) keeps every cube.
     """
 
     folder: Path
     open_cubes: int = OPEN_CUBES
     batches_per_cube: int = BATCHES_PER_CUBE
+    kinds: tuple[str, ...] | None = None
     cubes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -99,6 +104,16 @@ class CorpusData:
         manifest = read_manifest(self.folder)
         self.cubes = [c for c in manifest.get("cubes", [])
                       if (self.folder / c["path"] / "cube.zarr").exists()]
+        if self.kinds is not None:
+            self.kinds = tuple(self.kinds)
+            known = sorted({self.kind(c) for c in self.cubes} - {"observed"})
+            unknown = sorted(set(self.kinds) - set(known))
+            if unknown or not self.kinds:
+                raise CorpusError(
+                    f"intervention kind(s) {unknown or self.kinds!r} not in {self.folder}; "
+                    f"it holds {', '.join(known) or 'no intervention'}")
+            self.cubes = [c for c in self.cubes
+                          if self.kind(c) == "observed" or self.kind(c) in self.kinds]
         if not self.cubes:
             raise CorpusError(f"{self.folder} lists no finished cube; run 'kgvsf make-corpus "
                               f"--out {self.folder} ...' (it resumes) first")
@@ -114,6 +129,13 @@ class CorpusData:
                     if int(c["world"]) in val_from and int(c["variant"]) == 0]
         keys = sorted({self.stratum(c) for c in self.train})
         self.strata = {k: [c for c in self.train if self.stratum(c) == k] for k in keys}
+
+    @staticmethod
+    def kind(entry: dict[str, Any]) -> str:
+        """The intervention kind of a manifest entry (``"observed"`` for variant 0)."""
+        if int(entry["variant"]) == 0:
+            return "observed"
+        return str((entry.get("scenario") or {}).get("kind", "unknown"))
 
     @staticmethod
     def stratum(entry: dict[str, Any]) -> tuple[str, str, str]:
@@ -139,6 +161,7 @@ class CorpusData:
             "val_year": held_year,
             "val_cubes": [c["path"] for c in self.val],
             "strata": {"/".join(k): len(v) for k, v in self.strata.items()},
+            "kinds": sorted({self.kind(c) for c in self.train} - {"observed"}),
             "sampling": f"strata evenly, {self.open_cubes} cubes open, "
                         f"{self.batches_per_cube} batches per cube",
         }
