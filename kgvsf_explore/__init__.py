@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Sample": "kgvsf_explore.cube",
     "drivers_on_pixels": "kgvsf_explore.cube",
     "Forecaster": "kgvsf_explore.forecaster",
+    "make_ensemble": "kgvsf_explore.weights",
     "CropMapHead": "kgvsf_explore.heads",
     "FillHead": "kgvsf_explore.heads",
     "SoilMoistureHead": "kgvsf_explore.heads",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .forecaster import Forecaster
     from .heads import CropMapHead, FillHead, HeadError, SoilMoistureHead, season_embeddings
     from .scenario import Change, Scenario
+    from .weights import make_ensemble
     from .world import WorldSpec, make_world, write_world
 
 

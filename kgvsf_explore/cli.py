@@ -59,6 +59,16 @@ def _make_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_ensemble(args: argparse.Namespace) -> int:
+    from .weights import make_ensemble
+
+    members = [m.strip() for m in args.members.split(",") if m.strip()]
+    out = make_ensemble(members, args.out, overwrite=args.overwrite)
+    print(f"ensemble of {len(members)} member(s) -> {out} (forecasts averaged; calibrate and "
+          "score it as any weights: kgvsf calibrate / evaluate-weights --weights)")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .cube import open_cube
 
@@ -445,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_make_sample)
+
+    p = sub.add_parser("make-ensemble", help="one weights folder of several checkpoints of "
+                                             "one recipe (other seeds), forecasting as "
+                                             "their mean")
+    p.add_argument("--members", required=True, metavar="DIR1,DIR2",
+                   help="comma-separated checkpoint folders (two or more, equal config)")
+    p.add_argument("--out", required=True, help="the ensemble folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=_make_ensemble)
 
     p = sub.add_parser("make-corpus", help="many sample worlds and weather interventions of "
                                            "each, with a manifest, for pretraining")

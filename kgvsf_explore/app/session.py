@@ -31,25 +31,12 @@ from .drivers import DriverMap
 
 def _take(state: ContextState, idx: Sequence[int]) -> ContextState:
     """The state of the tiles ``idx`` (in that order)."""
-    i = torch.as_tensor(list(idx), dtype=torch.long)
-    h, c = state.lstm_state
-    return ContextState(state.tokens[i], state.inputs[i], state.valid[i], (h[:, i], c[:, i]),
-                        state.h_t[i], state.doy_t[i], state.objective,
-                        None if state.pixels is None else state.pixels[i])
+    return state.take(idx)
 
 
 def _cat(states: list[ContextState]) -> ContextState:
     """Concatenate the states of several batches of tiles."""
-    if len(states) == 1:
-        return states[0]
-    return ContextState(
-        torch.cat([s.tokens for s in states]), torch.cat([s.inputs for s in states]),
-        torch.cat([s.valid for s in states]),
-        (torch.cat([s.lstm_state[0] for s in states], 1),
-         torch.cat([s.lstm_state[1] for s in states], 1)),
-        torch.cat([s.h_t for s in states]), torch.cat([s.doy_t for s in states]),
-        states[0].objective,
-        None if states[0].pixels is None else torch.cat([s.pixels for s in states]))
+    return type(states[0]).cat(states)
 
 
 def ndvi(refl: np.ndarray, bands: Sequence[str]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The KG-VSF network, its configuration and the pretraining objectives."""
 
 from .config import OBJECTIVES, PRESETS, ModelConfig, Preset, TrainConfig, preset
+from .ensemble import EnsembleState, KGVSFEnsemble
 from .kgvsf import KGVSF, ContextState, masked_mse
 from .objectives import CAUSAL, USES_WEATHER, phase_schedule
 
@@ -11,6 +12,8 @@ __all__ = [
     "PRESETS",
     "USES_WEATHER",
     "ContextState",
+    "EnsembleState",
+    "KGVSFEnsemble",
     "ModelConfig",
     "Preset",
     "TrainConfig",

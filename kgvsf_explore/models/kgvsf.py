@@ -19,7 +19,9 @@ mean). Forecasts still predict every band.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,11 +76,40 @@ class ContextState:
 
     def select(self, i: int) -> ContextState:
         """The state of sample ``i`` alone (batch of one)."""
+        return self.take(slice(i, i + 1))
+
+    def take(self, idx: Any) -> ContextState:
+        """The state of the samples ``idx`` (a slice, or indices in the order wanted)."""
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(list(idx), dtype=torch.long)
         h, c = self.lstm_state
-        one = slice(i, i + 1)
-        return ContextState(self.tokens[one], self.inputs[one], self.valid[one],
-                            (h[:, one], c[:, one]), self.h_t[one], self.doy_t[one],
-                            self.objective, None if self.pixels is None else self.pixels[one])
+        return ContextState(self.tokens[idx], self.inputs[idx], self.valid[idx],
+                            (h[:, idx], c[:, idx]), self.h_t[idx], self.doy_t[idx],
+                            self.objective, None if self.pixels is None else self.pixels[idx])
+
+    def repeat(self, times: int) -> ContextState:
+        """The same context repeated ``times`` (scenario-major) to forecast many scenarios."""
+        def rep(x):
+            return x.repeat(times, *([1] * (x.dim() - 1)))
+        h, c = self.lstm_state
+        return ContextState(rep(self.tokens), rep(self.inputs), rep(self.valid),
+                            (h.repeat(1, times, 1), c.repeat(1, times, 1)), rep(self.h_t),
+                            rep(self.doy_t), self.objective,
+                            None if self.pixels is None else rep(self.pixels))
+
+    @staticmethod
+    def cat(states: Sequence[ContextState]) -> ContextState:
+        """The states of several batches of samples, one after the other."""
+        if len(states) == 1:
+            return states[0]
+        return ContextState(
+            torch.cat([s.tokens for s in states]), torch.cat([s.inputs for s in states]),
+            torch.cat([s.valid for s in states]),
+            (torch.cat([s.lstm_state[0] for s in states], 1),
+             torch.cat([s.lstm_state[1] for s in states], 1)),
+            torch.cat([s.h_t for s in states]), torch.cat([s.doy_t for s in states]),
+            states[0].objective,
+            None if states[0].pixels is None else torch.cat([s.pixels for s in states]))
 
 
 def _ndvi(x: torch.Tensor, red: int, nir: int) -> torch.Tensor:
@@ -401,14 +432,9 @@ class KGVSF(nn.Module):
 
     @staticmethod
     def repeat_state(state: ContextState, times: int) -> ContextState:
-        """The same context repeated ``times`` (scenario-major) to forecast many scenarios."""
-        def rep(x):
-            return x.repeat(times, *([1] * (x.dim() - 1)))
-        h, c = state.lstm_state
-        return ContextState(rep(state.tokens), rep(state.inputs), rep(state.valid),
-                            (h.repeat(1, times, 1), c.repeat(1, times, 1)), rep(state.h_t),
-                            rep(state.doy_t), state.objective,
-                            None if state.pixels is None else rep(state.pixels))
+        """The same context repeated ``times`` (scenario-major) to forecast many scenarios
+        (``state.repeat(times)``; an ensemble's state repeats each member's)."""
+        return state.repeat(times)
 
     @property
     def embed_dim(self) -> int:
