@@ -33,7 +33,14 @@ WORLDS=${WORLDS:-101,102,103}
 TEST_SEED=${TEST_SEED:-5151}
 OUT=build/weights
 DATA=(--worlds "$WORLDS")
-if [ "${CORPUS:-0}" = 1 ]; then
+MEMBERS=()
+if [ "${ENS8:-0}" = 1 ]; then
+  NAME=kgvsf-small-pcwv8p-ens3
+  SHIP=${SHIP:-0}
+  RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 8
+          --pair-weight 0.2)
+  MEMBERS=(0 1 2)
+elif [ "${CORPUS:-0}" = 1 ]; then
   NAME=kgvsf-small-pccorpus
   SHIP=0   # an experiment: stays in build/weights
   $KGVSF make-corpus --out build/corpus12 --worlds 12 --weather-variants 1 --size small --quiet
@@ -59,8 +66,18 @@ else
   NAME=kgvsf-small
   RECIPE=()
 fi
-$KGVSF pretrain --objective kgvsf --preset small "${DATA[@]}" "${RECIPE[@]}" \
-  --out "$OUT/$NAME" --seed 0 "$@"
+if [ ${#MEMBERS[@]} -gt 0 ]; then
+  DIRS=()
+  for S in "${MEMBERS[@]}"; do
+    $KGVSF pretrain --objective kgvsf --preset small "${DATA[@]}" "${RECIPE[@]}" \
+      --out "$OUT/$NAME-member-s$S" --seed "$S" "$@"
+    DIRS+=("$OUT/$NAME-member-s$S")
+  done
+  $KGVSF make-ensemble --members "$(IFS=,; echo "${DIRS[*]}")" --out "$OUT/$NAME" --overwrite
+else
+  $KGVSF pretrain --objective kgvsf --preset small "${DATA[@]}" "${RECIPE[@]}" \
+    --out "$OUT/$NAME" --seed 0 "$@"
+fi
 $KGVSF calibrate --weights "$OUT/$NAME" --seed 6262,6263,6264 --world-size small \
   --cases 600 --case-seed 0 --out "$OUT/$NAME"
 $KGVSF evaluate-weights --weights "$OUT/$NAME" --seed "$TEST_SEED" \

@@ -120,3 +120,9 @@ def test_cli_make_ensemble_then_forecast(members: list[Path], tmp_path: Path) ->
                  "2022-07-03", "--horizons", "5", "--out", str(tmp_path / "f.zarr")]) == 0
     assert main(["make-ensemble", "--members", str(members[0]), "--out",
                  str(tmp_path / "x")]) == 2
+    # finetuning adapts one network: an ensemble is refused with the way out
+    from kgvsf_explore.errors import KGVSFError
+    from kgvsf_explore.ingest.finetune import finetune
+
+    with pytest.raises(KGVSFError, match="Finetune each member"):
+        finetune(str(cube_dir), tmp_path / "ft", weights=ens)

@@ -107,15 +107,21 @@ def finetune(
     """
     from .._atomic import atomic_write
     from ..cube import open_cube
+    from ..errors import KGVSFError
     from ..models.config import TrainConfig
     from ..training import load_checkpoint, pretrain
-    from ..weights import default_weights
+    from ..weights import ENSEMBLE_FILE, default_weights
 
     cube_path = None
     if isinstance(cube, (str, os.PathLike)):
         cube_path = str(cube)
         cube = open_cube(cube)
     start = Path(weights) if weights is not None else default_weights()
+    if (start / ENSEMBLE_FILE).is_file():
+        raise KGVSFError(
+            f"{start} is a seed ensemble; finetune adapts one network. Finetune each member "
+            f"({start}/members/0, ...) with --weights, then join the results with "
+            "'kgvsf make-ensemble'")
     _, model_cfg, saved_train, _ = load_checkpoint(start)
     base = saved_train or TrainConfig()
     half = max(1, steps // 2)
