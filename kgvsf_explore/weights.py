@@ -39,7 +39,7 @@ def load_model(path: str | os.PathLike | None = None, device: Any = "cpu") -> tu
     members' hashes in order). Nothing is unpickled: weights are safetensors, configuration
     is JSON.
     """
-    from .training.checkpoint import load_checkpoint, weights_sha256
+    from .training.checkpoint import load_checkpoint
 
     folder = Path(path) if path is not None else default_weights()
     if (folder / ENSEMBLE_FILE).is_file():
@@ -53,11 +53,21 @@ def load_model(path: str | os.PathLike | None = None, device: Any = "cpu") -> tu
             from .training.checkpoint import CheckpointError
 
             raise CheckpointError(f"{folder / ENSEMBLE_FILE}: {err}") from None
-        sha = hashlib.sha256(
-            "".join(weights_sha256(m) for m in members).encode()).hexdigest()
-        return model.eval(), sha
+        return model.eval(), weights_id(folder)
     model, _, _, _ = load_checkpoint(folder, map_location=device)
-    return model.eval(), weights_sha256(folder)
+    return model.eval(), weights_id(folder)
+
+
+def weights_id(path: str | os.PathLike) -> str:
+    """The SHA-256 that names a weights folder's tensors (equal for bit-identical weights);
+    of an ensemble, the SHA-256 of its members' in order."""
+    from .training.checkpoint import weights_sha256
+
+    folder = Path(path)
+    if (folder / ENSEMBLE_FILE).is_file():
+        return hashlib.sha256("".join(weights_sha256(m) for m in ensemble_members(folder))
+                              .encode()).hexdigest()
+    return weights_sha256(folder)
 
 
 def ensemble_members(folder: str | os.PathLike) -> list[Path]:

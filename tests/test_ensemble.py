@@ -109,6 +109,7 @@ def test_ensemble_refusals(members: list[Path], tmp_path: Path) -> None:
         load_model(out)
 
 
+@pytest.mark.filterwarnings("ignore:the held-out skill rests on")
 def test_cli_make_ensemble_then_forecast(members: list[Path], tmp_path: Path) -> None:
     cube_dir = tmp_path / "cube.zarr"
     assert main(["make-sample", "--seed", "21", "--size", "tiny", "--out", str(cube_dir),
@@ -120,9 +121,15 @@ def test_cli_make_ensemble_then_forecast(members: list[Path], tmp_path: Path) ->
                  "2022-07-03", "--horizons", "5", "--out", str(tmp_path / "f.zarr")]) == 0
     assert main(["make-ensemble", "--members", str(members[0]), "--out",
                  str(tmp_path / "x")]) == 2
-    # finetuning adapts one network: an ensemble is refused with the way out
-    from kgvsf_explore.errors import KGVSFError
+    # finetuning adapts every member with the same settings and joins them again
     from kgvsf_explore.ingest.finetune import finetune
 
-    with pytest.raises(KGVSFError, match="Finetune each member"):
-        finetune(str(cube_dir), tmp_path / "ft", weights=ens)
+    result = finetune(str(cube_dir), tmp_path / "ft", weights=ens, steps=2, eval_every=1,
+                      val_batches=1, batch_size=2, progress=False, check_cases=4)
+    assert result.out_dir == tmp_path / "ft" and not (tmp_path / "ft.members").exists()
+    adapted, sha = load_model(tmp_path / "ft")
+    assert isinstance(adapted, KGVSFEnsemble) and len(adapted) == 2
+    assert sha != load_model(ens)[1]
+    record = json.loads((tmp_path / "ft" / "training_data.json").read_text())
+    assert record["members"] == 2 and record["adapted_from"]["sha256"] == load_model(ens)[1]
+    assert "held_out_skill" in record

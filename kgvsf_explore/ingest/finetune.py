@@ -20,7 +20,7 @@ __all__ = ["finetune", "adaptation_record", "held_out_check"]
 
 def adaptation_record(cube: Any, cube_path: str | None, weights: Path) -> dict[str, Any]:
     """What ``training_data.json`` says of an adapted model: the cube and the start weights."""
-    from ..training.checkpoint import weights_sha256
+    from ..weights import weights_id
 
     ds = cube.ds
     times = cube.times
@@ -34,9 +34,9 @@ def adaptation_record(cube: Any, cube_path: str | None, weights: Path) -> dict[s
                                                 "kgvsf_weather_derived") if k in ds.attrs},
     }
     return {
-        "description": f"adapted from {weights.name} (sha256 {weights_sha256(weights)[:12]}) "
+        "description": f"adapted from {weights.name} (sha256 {weights_id(weights)[:12]}) "
                        f"on {where}, images {info['image_dates'][0]}..{info['image_dates'][1]}",
-        "adapted_from": {"path": str(weights), "sha256": weights_sha256(weights)},
+        "adapted_from": {"path": str(weights), "sha256": weights_id(weights)},
         "adapted_on": info,
     }
 
@@ -92,7 +92,9 @@ def finetune(
     out_dir
         Output checkpoint folder (usable by ``Forecaster.from_pretrained(out_dir)``).
     weights
-        Start checkpoint; default the shipped ``kgvsf-small-pcwv`` weights.
+        Start checkpoint; default the shipped ``kgvsf-small-pcwv`` weights. A seed ensemble
+        (``kgvsf make-ensemble``) has each member adapted with these settings, one after the
+        other in ``OUT.members/``, and joined again in ``out_dir``.
     steps
         Optimiser steps, split evenly between masked reconstruction and forecasting.
     lr, batch_size, eval_every, val_batches, patience, seed
@@ -107,7 +109,6 @@ def finetune(
     """
     from .._atomic import atomic_write
     from ..cube import open_cube
-    from ..errors import KGVSFError
     from ..models.config import TrainConfig
     from ..training import load_checkpoint, pretrain
     from ..weights import ENSEMBLE_FILE, default_weights
@@ -118,10 +119,11 @@ def finetune(
         cube = open_cube(cube)
     start = Path(weights) if weights is not None else default_weights()
     if (start / ENSEMBLE_FILE).is_file():
-        raise KGVSFError(
-            f"{start} is a seed ensemble; finetune adapts one network. Finetune each member "
-            f"({start}/members/0, ...) with --weights, then join the results with "
-            "'kgvsf make-ensemble'")
+        return _finetune_ensemble(
+            cube, cube_path, start, Path(out_dir), check_cases=check_cases,
+            options=dict(steps=steps, lr=lr, batch_size=batch_size, eval_every=eval_every,
+                         val_batches=val_batches, patience=patience, val_year=val_year,
+                         resume=resume, device=device, progress=progress, seed=seed))
     _, model_cfg, saved_train, _ = load_checkpoint(start)
     base = saved_train or TrainConfig()
     half = max(1, steps // 2)
@@ -139,3 +141,45 @@ def finetune(
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(Path(out_dir) / "training_data.json", text.encode())
     return result
+
+
+def _finetune_ensemble(cube: Any, cube_path: str | None, start: Path, out_dir: Path, *,
+                       check_cases: int, options: dict[str, Any]):
+    """Finetune every member of a seed ensemble with the same settings, then join them.
+
+    The members are adapted one after the other in ``OUT.members/i`` (each resumable with
+    ``resume=True``); the adapted ensemble is written to ``OUT`` atomically
+    (:func:`~kgvsf_explore.weights.make_ensemble`) and the work folder removed. The held-out
+    check scores the ensemble as a whole. Returns the last member's ``TrainResult`` with
+    ``out_dir`` set to ``OUT``.
+    """
+    import shutil
+
+    from .._atomic import atomic_write
+    from ..weights import ensemble_members, make_ensemble
+
+    work = out_dir.parent / f"{out_dir.name}.members"
+    adapted, result = [], None
+    for i, member in enumerate(ensemble_members(start)):
+        target = work / str(i)
+        done = (target / "training_data.json").is_file() and options["resume"]
+        if not done:
+            result = finetune(cube, target, weights=member, check_cases=0, **options)
+        adapted.append(target)
+    if os.environ.get("RANK", "0") != "0":
+        return result
+    make_ensemble(adapted, out_dir, overwrite=True)
+    record = adaptation_record(cube, cube_path, start)
+    record["members"] = len(adapted)
+    if check_cases:
+        record["held_out_skill"] = held_out_check(cube, start, out_dir,
+                                                  val_year=options["val_year"],
+                                                  n_cases=check_cases, seed=options["seed"])
+    atomic_write(out_dir / "training_data.json", (json.dumps(record, indent=2) + "\n").encode())
+    shutil.rmtree(work, ignore_errors=True)
+    if result is None:  # every member was already adapted (resumed after the last one)
+        from ..training.loop import TrainResult
+
+        result = TrainResult(out_dir=out_dir, history=[], best_val=float("nan"), steps=0,
+                             seconds=0.0)
+    return replace(result, out_dir=out_dir)
