@@ -35,11 +35,10 @@ OUT=build/weights
 DATA=(--worlds "$WORLDS")
 MEMBERS=()
 if [ "${ENS8:-0}" = 1 ]; then
-  NAME=kgvsf-small-pcwv8p-ens3
-  SHIP=${SHIP:-0}
+  NAME=kgvsf-small-pcwv8p-ens2
   RECIPE=(--pixel-context --ndvi-weight 1 --steps "${STEPS:-6000}" --weather-variants 8
           --pair-weight 0.2)
-  MEMBERS=(0 1 2)
+  MEMBERS=(0 1)
 elif [ "${CORPUS:-0}" = 1 ]; then
   NAME=kgvsf-small-pccorpus
   SHIP=0   # an experiment: stays in build/weights
