@@ -87,8 +87,10 @@ class Forecaster:
     def __repr__(self) -> str:
         cfg = self.model.cfg
         sha = self.weights_id[:12] if self.weights_id else "untracked"
+        members = getattr(self.model, "members", None)
+        ensemble = f", ensemble of {len(members)}" if members is not None else ""
         return (f"Forecaster(objective={self.model.objective!r}, tile={cfg.tile}, "
-                f"horizons={cfg.k_min}..{cfg.k_max} days, weights={sha})")
+                f"horizons={cfg.k_min}..{cfg.k_max} days, weights={sha}{ensemble})")
 
     # ------------------------------------------------------------------------------ forecast
     def forecast(

@@ -89,6 +89,7 @@ rm -rf "data_samples/weights/$NAME.new"
 mkdir -p data_samples/weights
 cp -r "$OUT/$NAME" "data_samples/weights/$NAME.new"
 rm -rf "data_samples/weights/$NAME.new/last" "data_samples/weights/$NAME.new/best"
+rm -f "data_samples/weights/$NAME.new/.kgvsf-output"  # shipped weights are never an --out
 rm -rf "data_samples/weights/$NAME"
 mv "data_samples/weights/$NAME.new" "data_samples/weights/$NAME"
 echo "shipped weights updated: data_samples/weights/$NAME"

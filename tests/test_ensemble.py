@@ -133,3 +133,16 @@ def test_cli_make_ensemble_then_forecast(members: list[Path], tmp_path: Path) ->
     record = json.loads((tmp_path / "ft" / "training_data.json").read_text())
     assert record["members"] == 2 and record["adapted_from"]["sha256"] == load_model(ens)[1]
     assert "held_out_skill" in record
+
+
+def test_the_shipped_ensemble_loads_with_its_intervals() -> None:
+    from kgvsf_explore.data import data_dir
+
+    folder = data_dir() / "weights" / "kgvsf-small-pcwv8p-ens2"
+    fc = Forecaster.from_pretrained(folder, device="cpu")
+    assert isinstance(fc.model, KGVSFEnsemble) and len(fc.model) == 2
+    assert repr(fc).endswith(", ensemble of 2)")
+    fc.load_intervals(folder)  # calibrated for exactly these weights (checked by hash)
+    assert fc.intervals is not None
+    assert (folder / "MODEL_CARD.md").read_text().startswith(
+        "# Model card: `kgvsf-small-pcwv8p-ens2`")
