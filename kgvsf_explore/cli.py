@@ -62,7 +62,7 @@ def _make_corpus(args: argparse.Namespace) -> int:
 def _make_ensemble(args: argparse.Namespace) -> int:
     from .weights import make_ensemble
 
-    members = [m.strip() for m in args.members.split(",") if m.strip()]
+    members = _names(args.members)
     out = make_ensemble(members, args.out, overwrite=args.overwrite)
     print(f"ensemble of {len(members)} member(s) -> {out} (forecasts averaged; calibrate and "
           "score it as any weights: kgvsf calibrate / evaluate-weights --weights)")
@@ -222,7 +222,7 @@ def _cubes(args: argparse.Namespace) -> list:
 
         kinds = getattr(args, "corpus_kinds", None)
         return CorpusData(  # type: ignore[return-value]
-            args.corpus, kinds=tuple(k.strip() for k in kinds.split(",")) if kinds else None)
+            args.corpus, kinds=tuple(_names(kinds)) if kinds else None)
 
     if getattr(args, "corpus_kinds", None):
         raise ValueError("--corpus-kinds selects the interventions of a --corpus; give "

@@ -43,17 +43,10 @@ def load_model(path: str | os.PathLike | None = None, device: Any = "cpu") -> tu
 
     folder = Path(path) if path is not None else default_weights()
     if (folder / ENSEMBLE_FILE).is_file():
-        from .models.ensemble import KGVSFEnsemble
-
         members = ensemble_members(folder)
-        models = [load_checkpoint(m, map_location=device)[0] for m in members]
-        try:
-            model = KGVSFEnsemble(models)
-        except ValueError as err:
-            from .training.checkpoint import CheckpointError
-
-            raise CheckpointError(f"{folder / ENSEMBLE_FILE}: {err}") from None
-        return model.eval(), weights_id(folder)
+        model = _joined([load_checkpoint(m, map_location=device)[0] for m in members],
+                        str(folder / ENSEMBLE_FILE))
+        return model.eval(), _members_sha256(members)
     model, _, _, _ = load_checkpoint(folder, map_location=device)
     return model.eval(), weights_id(folder)
 
@@ -65,9 +58,25 @@ def weights_id(path: str | os.PathLike) -> str:
 
     folder = Path(path)
     if (folder / ENSEMBLE_FILE).is_file():
-        return hashlib.sha256("".join(weights_sha256(m) for m in ensemble_members(folder))
-                              .encode()).hexdigest()
+        return _members_sha256(ensemble_members(folder))
     return weights_sha256(folder)
+
+
+def _members_sha256(members: Sequence[Path]) -> str:
+    from .training.checkpoint import weights_sha256
+
+    return hashlib.sha256("".join(weights_sha256(m) for m in members).encode()).hexdigest()
+
+
+def _joined(models: list[Any], where: str) -> Any:
+    """The ensemble of ``models``; a configuration mismatch is a ``CheckpointError``."""
+    from .models.ensemble import KGVSFEnsemble
+    from .training.checkpoint import CheckpointError
+
+    try:
+        return KGVSFEnsemble(models)
+    except ValueError as err:
+        raise CheckpointError(f"{where}: {err}") from None
 
 
 def ensemble_members(folder: str | os.PathLike) -> list[Path]:
@@ -135,15 +144,12 @@ def make_ensemble(members: Sequence[str | os.PathLike], out: str | os.PathLike, 
         A member does not load, or the members' configurations differ (the field is named).
     """
     from ._atomic import check_output, write_output_dir
-    from .models.ensemble import KGVSFEnsemble
-    from .training.checkpoint import CheckpointError, load_checkpoint
+    from .training.checkpoint import load_checkpoint
 
     members = [Path(m) for m in members]
     target = check_output(out, overwrite=overwrite, inputs=members)
-    try:
-        KGVSFEnsemble([load_checkpoint(m)[0] for m in members])  # checks before writing
-    except ValueError as err:
-        raise CheckpointError(f"cannot ensemble {', '.join(map(str, members))}: {err}") from None
+    _joined([load_checkpoint(m)[0] for m in members],  # checks before writing
+            f"cannot ensemble {', '.join(map(str, members))}")
 
     def write(tmp: Path) -> None:
         names = []

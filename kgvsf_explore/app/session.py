@@ -25,18 +25,8 @@ from .. import schema
 from ..cube.cube import Cube
 from ..errors import KGVSFError
 from ..inference.tiles import Stitcher, context_batches, not_observed_note, plan_tiles
-from ..models.kgvsf import KGVSF, ContextState
+from ..models.kgvsf import KGVSF
 from .drivers import DriverMap
-
-
-def _take(state: ContextState, idx: Sequence[int]) -> ContextState:
-    """The state of the tiles ``idx`` (in that order)."""
-    return state.take(idx)
-
-
-def _cat(states: list[ContextState]) -> ContextState:
-    """Concatenate the states of several batches of tiles."""
-    return type(states[0]).cat(states)
 
 
 def ndvi(refl: np.ndarray, bands: Sequence[str]) -> np.ndarray:
@@ -98,7 +88,7 @@ class RegionSession:
                 self.batches.append((list(chunk), batch))
                 states.append(self.model.encode_context(batch))
         self._states = states  # per batch, for the embedding at t
-        self.state = _cat(states)
+        self.state = states[0].cat(states)
         self.past_drivers = torch.cat([b["drivers"] for _, b in self.batches]).numpy()
         self.drivers = DriverMap(cube, self.windows, cfg.tile, cfg.drivers, self.t_day + 1,
                                  self.t_day + self.k_max)
@@ -207,7 +197,7 @@ class RegionSession:
         if not idx:
             raise KGVSFError(f"pixel ({row}, {col}) lies outside the region")
         futs = np.concatenate([self.future(s)[idx] for s in scenarios])
-        state = KGVSF.repeat_state(_take(self.state, idx), len(scenarios))
+        state = self.state.take(idx).repeat(len(scenarios))
         fut = torch.from_numpy(np.ascontiguousarray(futs[:, :max(hs)]))
         with torch.no_grad():
             out = self.model.forecast(state, fut, hs).float().numpy()
